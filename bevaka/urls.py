@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+
+admin.site.site_header = _("Bevaka ärenden – bankens administration")
+admin.site.site_title = _("Bevaka ärenden")
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("companies.urls")),
+]

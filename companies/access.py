@@ -1,0 +1,53 @@
+"""The access rule for Bevaka ärenden (PRODUCT.md rule 4), defined once.
+
+User U may use the service in company C exactly when C has an active agreement, U is an active member
+of C, and U either has unrestricted authority in C or holds *Hantera Bevaka ärenden* on C.
+
+``memberships_with_service_access`` is that definition, as SQL. Every other question — may this user
+use it, which users may, which of this user's companies — is a filter on it, so the web pages, the
+fan-out and the admin cannot disagree.
+"""
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from agreements.models import Agreement
+
+from .models import MANAGE_CASE_WATCH, Authority, Company, CompanyUserObjectPermission, Membership, User
+
+
+def _holds_manage_case_watch() -> Exists:
+    return Exists(
+        CompanyUserObjectPermission.objects.filter(
+            user=OuterRef("user"),
+            content_object=OuterRef("company"),
+            permission__codename=MANAGE_CASE_WATCH,
+            permission__content_type__app_label="companies",
+        )
+    )
+
+
+def _has_active_agreement() -> Exists:
+    return Exists(Agreement.objects.filter(company=OuterRef("company"), status=Agreement.Status.ACTIVE))
+
+
+def memberships_with_service_access() -> QuerySet[Membership]:
+    """Every membership whose user may use Bevaka ärenden in its company, as one SQL query."""
+    return Membership.objects.filter(
+        _has_active_agreement(),
+        Q(authority=Authority.UNRESTRICTED) | _holds_manage_case_watch(),
+        user__is_active=True,
+    )
+
+
+def has_service_access(*, user: User, company: Company) -> bool:
+    """May ``user`` use Bevaka ärenden in ``company`` now?"""
+    if not user.is_authenticated:
+        return False
+    return memberships_with_service_access().filter(user=user, company=company).exists()
+
+
+def users_with_service_access(*, company: Company) -> QuerySet[User]:
+    """The users who may use Bevaka ärenden in ``company`` now (the fan-out joins this)."""
+    return User.objects.filter(
+        Exists(memberships_with_service_access().filter(user=OuterRef("pk"), company=company))
+    )

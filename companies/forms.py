@@ -1,0 +1,44 @@
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from .identity import parse_personnummer
+
+
+class PersonnummerLoginForm(forms.Form):
+    """The development login: a personnummer of an existing user, nothing else (DEBUG only)."""
+
+    personnummer = forms.CharField(
+        label=_("Personnummer"),
+        help_text=_("12 siffror, ÅÅÅÅMMDD-XXXX."),
+        max_length=13,
+        widget=forms.TextInput(attrs={"autocomplete": "username", "inputmode": "numeric"}),
+    )
+
+    def clean_personnummer(self) -> str:
+        return parse_personnummer(self.cleaned_data["personnummer"])
+
+
+class PersonnummerField(forms.CharField):
+    """A form field that accepts every written form of a personnummer and cleans to 12 digits."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return parse_personnummer(value) if value else value
+
+
+class LanguageForm(forms.Form):
+    language = forms.ChoiceField(label=_("Språk"), choices=())
+    next = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        from django.conf import settings
+
+        super().__init__(*args, **kwargs)
+        self.fields["language"].choices = settings.LANGUAGES
+
+    def clean_language(self) -> str:
+        value = self.cleaned_data["language"]
+        if not value:
+            raise ValidationError(_("Välj ett språk."))
+        return value

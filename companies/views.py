@@ -1,0 +1,184 @@
+from django.conf import settings
+from django.contrib.auth import get_user_model, login, logout
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from agreements.models import Agreement
+
+from .access import has_service_access, memberships_with_service_access
+from .forms import LanguageForm, PersonnummerLoginForm
+from .models import Authority, Membership, SigningMandate
+from .selectors import get_membership_or_404, memberships_of
+
+CURRENT_COMPANY_SESSION_KEY = "current_company_id"
+
+
+def _set_language_cookie(response: HttpResponse, language: str) -> HttpResponse:
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    """Log in by personnummer alone. Exists only with DEBUG on, for development and the demo."""
+    if request.method == "POST" and not settings.DEBUG:
+        raise Http404("the personnummer login exists only with DEBUG on")
+    form = PersonnummerLoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = (
+            get_user_model()
+            .objects.filter(personnummer=form.cleaned_data["personnummer"], is_active=True)
+            .first()
+        )
+        if user is None:
+            form.add_error("personnummer", _("Det finns ingen användare med det personnumret."))
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            translation.activate(user.language)
+            return _set_language_cookie(redirect("company-picker"), user.language)
+    return render(request, "companies/login.html", {"form": form, "debug_login": settings.DEBUG})
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return redirect("login")
+
+
+@require_POST
+def switch_language(request: HttpRequest) -> HttpResponse:
+    """Change the page language, and remember it as the user's preferred language (used for alerts)."""
+    form = LanguageForm(request.POST)
+    next_url = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = "/"
+    if not form.is_valid():
+        return HttpResponseRedirect(next_url)
+    language = form.cleaned_data["language"]
+    if request.user.is_authenticated and request.user.language != language:
+        request.user.language = language
+        request.user.save(update_fields=["language"])
+    return _set_language_cookie(HttpResponseRedirect(next_url), language)
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("company-picker")
+    return redirect("login")
+
+
+@login_required
+@require_GET
+def company_picker(request: HttpRequest) -> HttpResponse:
+    """Choose which company to act for. With one company, go straight to it."""
+    memberships = list(memberships_of(user=request.user))
+    if len(memberships) == 1 and "byt" not in request.GET:
+        return redirect("service", company_id=memberships[0].company_id)
+    return render(request, "companies/company_picker.html", {"memberships": memberships})
+
+
+def _company_context(request: HttpRequest, membership: Membership, **extra) -> dict:
+    request.session[CURRENT_COMPANY_SESSION_KEY] = membership.company_id
+    return {
+        "membership": membership,
+        "company": membership.company,
+        "has_several_companies": memberships_of(user=request.user).count() > 1,
+        **extra,
+    }
+
+
+def _active_agreement(company_id: int) -> Agreement | None:
+    return Agreement.objects.filter(company_id=company_id, status=Agreement.Status.ACTIVE).first()
+
+
+@login_required
+@require_GET
+def company_home(request: HttpRequest, company_id: int) -> HttpResponse:
+    get_membership_or_404(user=request.user, company_id=company_id)
+    return redirect("service", company_id=company_id)
+
+
+@login_required
+@require_GET
+def service_page(request: HttpRequest, company_id: int) -> HttpResponse:
+    """The service page Bevaka ärenden: whether the company is connected and what this user may do."""
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    context = _company_context(
+        request,
+        membership,
+        agreement=_active_agreement(company_id),
+        has_access=has_service_access(user=request.user, company=membership.company),
+    )
+    return render(request, "companies/service.html", context)
+
+
+def _signatories(company_id: int):
+    return (
+        Membership.objects.filter(company_id=company_id, user__is_active=True)
+        .exclude(signing_mandate=SigningMandate.NONE)
+        .select_related("user")
+    )
+
+
+@login_required
+@require_GET
+def my_watches(request: HttpRequest, company_id: int) -> HttpResponse:
+    """Mina bevakningar: for a user without access, why not and who can change that."""
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    agreement = _active_agreement(company_id)
+    context = _company_context(
+        request,
+        membership,
+        agreement=agreement,
+        has_access=has_service_access(user=request.user, company=membership.company),
+        signatories=_signatories(company_id),
+        permission_admins=Membership.objects.filter(
+            company_id=company_id, is_permission_admin=True, user__is_active=True
+        ).select_related("user"),
+    )
+    return render(request, "companies/my_watches.html", context)
+
+
+@login_required
+@require_GET
+def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
+    """Administrera behörigheter: the company's users and who has access. Permission admins only."""
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    if not membership.is_permission_admin:
+        raise Http404("only the company's permission administrators see this page")
+    with_access = set(
+        memberships_with_service_access().filter(company_id=company_id).values_list("user_id", flat=True)
+    )
+    members = Membership.objects.filter(company_id=company_id, user__is_active=True).select_related("user")
+    rows = [{"membership": m, "has_access": m.user_id in with_access} for m in members]
+    context = _company_context(
+        request,
+        membership,
+        rows=rows,
+        agreement=_active_agreement(company_id),
+        unrestricted=Authority.UNRESTRICTED,
+    )
+    return render(request, "companies/permissions.html", context)
+
+
+@require_GET
+def help_page(request: HttpRequest) -> HttpResponse:
+    """The bank's help page for Bevaka ärenden, with Skriv ut and Stäng."""
+    back = request.GET.get("tillbaka", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = ""
+    return render(request, "help/bevaka_arenden.html", {"back_url": back or reverse("home")})
