@@ -33,3 +33,4 @@ format: install
 
 services:
 	bash scripts/ensure-services.sh
+	bash scripts/ensure-chromium.sh

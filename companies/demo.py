@@ -116,8 +116,7 @@ PEOPLE = [
     ),
 ]
 
-SUPPORT_GROUP = "Support (läsbehörighet)"
-OPERATIONS_GROUP = "Drift"
+from .staff import OPERATIONS_GROUP, SUPPORT_GROUP  # noqa: E402
 
 STAFF = [
     DemoStaff("198001019861", "Sara", "Stöd", SUPPORT_GROUP),

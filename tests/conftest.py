@@ -49,3 +49,66 @@ def demo(db):
     people["exempelbolaget"] = Company.objects.get(org_number=demo_world.EXEMPELBOLAGET)
     people["svenssons"] = Company.objects.get(org_number=demo_world.SVENSSONS_BYGG)
     return type("Demo", (), people)
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (Playwright's own browser download has no network here)."""
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # live_server + sync Playwright
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server, settings):
+    """A fresh browser tab; ``page.login(user)`` logs a user in by giving the tab a real session cookie.
+
+    The live server speaks plain HTTP, where browsers refuse ``__Host-``/Secure cookies, so the tab gets
+    the development cookie settings; the production flags are tested in tests/test_security.py.
+    """
+    from django.test import Client
+
+    settings.SESSION_COOKIE_NAME = "bevaka-session"
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_NAME = "bevaka-csrftoken"
+    settings.CSRF_COOKIE_SECURE = False
+    settings.LANGUAGE_COOKIE_SECURE = False
+
+    context = browser.new_context(base_url=live_server.url, locale="sv-SE")
+    tab = context.new_page()
+
+    def login(user) -> None:
+        client = Client()
+        client.force_login(user)
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+        context.add_cookies(
+            [
+                {
+                    "name": cookie.key,
+                    "value": cookie.value,
+                    "url": live_server.url,
+                    "httpOnly": True,
+                    "sameSite": "Lax",
+                }
+            ]
+        )
+
+    tab.login = login
+    yield tab
+    context.close()

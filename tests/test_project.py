@@ -22,6 +22,7 @@ def test_production_settings_pass_the_deploy_check():
         "SECURE_COOKIES": "true",
     }
     env.pop("SECURE_SSL_REDIRECT")
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     result = run_command([*MANAGE, "check", "--deploy", "--fail-level", "WARNING"], env=env)
     assert result.returncode == 0, result.stdout
     assert "System check identified no issues" in result.stdout
