@@ -51,9 +51,11 @@ INSTALLED_APPS = [
     "csp",
     "companies",
     "agreements",
+    "audit",
     "signing",
     "subscriptions",
     "notifications",
+    "events",
 ]
 
 MIDDLEWARE = [
@@ -63,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "signing.middleware.SessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -210,4 +213,108 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+# --- Signing ------------------------------------------------------------------------------------------
+# BankID RP API v6.0. In development the mock (`manage.py mock_bankid --port 8001`); BankID's public test
+# environment is https://appapi2.test.bankid.com/rp/v6.0/ with its test client certificate (README).
+BANKID_API_URL = env.str(
+    "BANKID_API_URL",
+    default="http://127.0.0.1:8001/rp/v6.0/" if DEBUG else "https://appapi2.bankid.com/rp/v6.0/",
+)
+BANKID_CLIENT_CERT = env.str("BANKID_CLIENT_CERT", default="")  # PEM file of the RP certificate
+BANKID_CLIENT_KEY = env.str("BANKID_CLIENT_KEY", default="")  # PEM file of its private key
+BANKID_CA_BUNDLE = env.str("BANKID_CA_BUNDLE", default="")  # PEM of BankID's SSL root CA (test or prod)
+BANKID_TIMEOUT = env.float("BANKID_TIMEOUT", default=5.0)
+# Test OIDs (mock and BankID's test environment) unless BankID production is configured.
+BANKID_PRODUCTION = env.bool("BANKID_PRODUCTION", default=BANKID_API_URL.startswith("https://appapi2.bankid.com"))
+# Where "BankID on this device" links lead. Empty: the real BankID app (bankid:/// and app.bankid.com);
+# in development the mock's simulated app.
+BANKID_APP_URL = env.str("BANKID_APP_URL", default="http://127.0.0.1:8001/app/" if DEBUG else "")
+# Fernet key (urlsafe base64 of 32 bytes) for security-token secrets at rest. Production sets it; when it
+# is unset a key is derived from SECRET_KEY (development, tests), which ties the secrets to SECRET_KEY.
+SIGNING_TOKEN_KEY = env.str("SIGNING_TOKEN_KEY", default="")
+# Demo tokens' secrets are HMAC-SHA256(seed, serial), so that the mock's simulated token can compute them.
+SIGNING_DEMO_TOKEN_SEED = env.str("SIGNING_DEMO_TOKEN_SEED", default="bevaka-arenden-demo-tokens-v1")
+# A session ends after this long without activity (PSD2 RTS art. 4: at most 5 minutes), with a warning a
+# minute before, and at the latest after the absolute lifetime.
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=5 * 60)
+SESSION_IDLE_WARNING = env.int("SESSION_IDLE_WARNING", default=60)
+SESSION_ABSOLUTE_LIFETIME = env.int("SESSION_ABSOLUTE_LIFETIME", default=4 * 60 * 60)
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("signing.context_processors.session_timeout")
+
+# --- Notifications ------------------------------------------------------------------------------------
+# SMS through Twilio. In development the fake Twilio server (`manage.py fake_twilio --port 8002`) with made-up
+# credentials; otherwise the account's from the environment (an SMS send refuses to run without them).
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="AC" + "0" * 31 + "1" if DEBUG else "")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="dev-fake-twilio-auth-token" if DEBUG else "")
+TWILIO_FROM = env.str("TWILIO_FROM", default="Banken" if DEBUG else "")  # number or alphanumeric sender
+TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="")  # preferred over FROM
+TWILIO_API_BASE_URL = env.str(
+    "TWILIO_API_BASE_URL", default="http://127.0.0.1:8002" if DEBUG else "https://api.twilio.com"
+)
+TWILIO_TIMEOUT = env.float("TWILIO_TIMEOUT", default=10.0)
+# The address the outside world reaches us on: Twilio's status callbacks go to PUBLIC_BASE_URL/webhooks/….
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000" if DEBUG else "")
+# E-mail: SMTP in production; in development each message is saved under var/outbox and listed at /dev/utkorg/.
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="notifications.mail.OutboxBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Bevaka ärenden <no-reply@bevaka.localhost>")
+EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="bevaka.localhost")
+NOTIFICATIONS_OUTBOX_DIR = env.str("NOTIFICATIONS_OUTBOX_DIR", default=str(VAR_DIR / "outbox"))
+# Messages per second per channel, shared by all workers (a Redis token bucket); 0 = unlimited.
+NOTIFICATIONS_RATE_LIMITS = {
+    "sms": env.float("SMS_RATE_PER_SECOND", default=50.0),
+    "email": env.float("EMAIL_RATE_PER_SECOND", default=20.0),
+}
+NOTIFICATIONS_RATE_LIMIT_MAX_WAIT = env.float("NOTIFICATIONS_RATE_LIMIT_MAX_WAIT", default=30.0)
+# Retries: back-off base·2^(n-1) with jitter, capped; then failed. Scheduled in the database, run by the relay.
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=6)
+NOTIFICATIONS_RETRY_BASE_SECONDS = env.float("NOTIFICATIONS_RETRY_BASE_SECONDS", default=30.0)
+NOTIFICATIONS_RETRY_MAX_SECONDS = env.float("NOTIFICATIONS_RETRY_MAX_SECONDS", default=3600.0)
+# A claimed send without an outcome after this long was lost with its worker: the relay requeues it.
+NOTIFICATIONS_SENDING_TIMEOUT = env.float("NOTIFICATIONS_SENDING_TIMEOUT", default=300.0)
+# After an ambiguous send (5xx or timeout): wait this long for the provider's callback, then resend (bounded).
+NOTIFICATIONS_AMBIGUOUS_WAIT_SECONDS = env.float("NOTIFICATIONS_AMBIGUOUS_WAIT_SECONDS", default=600.0)
+NOTIFICATIONS_MAX_AMBIGUOUS_RESENDS = env.int("NOTIFICATIONS_MAX_AMBIGUOUS_RESENDS", default=1)
+NOTIFICATIONS_RELAY_INTERVAL = env.float("NOTIFICATIONS_RELAY_INTERVAL", default=10.0)
+NOTIFICATIONS_RELAY_LEASE_SECONDS = env.float("NOTIFICATIONS_RELAY_LEASE_SECONDS", default=120.0)
+NOTIFICATIONS_RELAY_LIMIT = env.int("NOTIFICATIONS_RELAY_LIMIT", default=2000)
+NOTIFICATIONS_BATCH_SIZE = env.int("NOTIFICATIONS_BATCH_SIZE", default=50)
+NOTIFICATIONS_SEND_CONCURRENCY = env.int("NOTIFICATIONS_SEND_CONCURRENCY", default=16)
+NOTIFICATIONS_WORKER_STALE_SECONDS = env.float("NOTIFICATIONS_WORKER_STALE_SECONDS", default=120.0)
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["notifications-relay"] = {
+    "task": "notifications.relay_due_deliveries",
+    "schedule": NOTIFICATIONS_RELAY_INTERVAL,
+    "options": {"expires": max(NOTIFICATIONS_RELAY_INTERVAL * 3, 5)},
+}
+# Load balancers probe /healthz over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [*globals().get("SECURE_REDIRECT_EXEMPT", []), r"^healthz$"]
+CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
+
+# --- Events -------------------------------------------------------------------------------------------
+# The ingestion API (/api/v1/events): body limits, and how far a signed timestamp may be from our clock.
+EVENTS_MAX_BODY_BYTES = env.int("EVENTS_MAX_BODY_BYTES", default=64 * 1024)
+EVENTS_MAX_BATCH_BYTES = env.int("EVENTS_MAX_BATCH_BYTES", default=1024 * 1024)
+EVENTS_MAX_BATCH_EVENTS = env.int("EVENTS_MAX_BATCH_EVENTS", default=1000)
+EVENTS_SIGNATURE_TOLERANCE_SECONDS = env.int("EVENTS_SIGNATURE_TOLERANCE_SECONDS", default=300)
+# An event not fanned out this long after its fan-out was published is published again (lost task).
+EVENTS_FANOUT_LEASE_SECONDS = env.float("EVENTS_FANOUT_LEASE_SECONDS", default=60.0)
+EVENTS_FANOUT_RELAY_INTERVAL = env.float("EVENTS_FANOUT_RELAY_INTERVAL", default=15.0)
+# Where `manage.py simulate_events` sends its signed events.
+EVENTS_API_URL = env.str("EVENTS_API_URL", default="http://127.0.0.1:8000")
+CELERY_BEAT_SCHEDULE["events-fanout-relay"] = {
+    "task": "events.relay_unfanned_events",
+    "schedule": EVENTS_FANOUT_RELAY_INTERVAL,
+    "options": {"expires": max(EVENTS_FANOUT_RELAY_INTERVAL * 3, 5)},
 }

@@ -2,10 +2,18 @@ from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
+from agreements.urls import service_urlpatterns
+
 admin.site.site_header = _("Bevaka ärenden – bankens administration")
 admin.site.site_title = _("Bevaka ärenden")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("companies.urls")),
+    path("", include("signing.urls")),
+    path("", include("notifications.urls")),
+    path("", include("agreements.urls")),
+    path("", include(service_urlpatterns)),
+    path("", include("subscriptions.urls")),
+    path("", include("events.urls")),
 ]

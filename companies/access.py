@@ -48,6 +48,4 @@ def has_service_access(*, user: User, company: Company) -> bool:
 
 def users_with_service_access(*, company: Company) -> QuerySet[User]:
     """The users who may use Bevaka ärenden in ``company`` now (the fan-out joins this)."""
-    return User.objects.filter(
-        Exists(memberships_with_service_access().filter(user=OuterRef("pk"), company=company))
-    )
+    return User.objects.filter(Exists(memberships_with_service_access().filter(user=OuterRef("pk"), company=company)))

@@ -46,9 +46,7 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractBaseUser, PermissionsMixin):
     """A person who uses the internet bank, identified by their personnummer."""
 
-    personnummer = models.CharField(
-        _("personnummer"), max_length=12, unique=True, validators=[validate_personnummer]
-    )
+    personnummer = models.CharField(_("personnummer"), max_length=12, unique=True, validators=[validate_personnummer])
     first_name = models.CharField(_("förnamn"), max_length=100)
     last_name = models.CharField(_("efternamn"), max_length=100)
     language = models.CharField(_("språk"), max_length=2, choices=Language.choices, default=Language.SWEDISH)
@@ -156,9 +154,7 @@ class SigningMandate(models.TextChoices):
 class Membership(models.Model):
     """A user's engagement with a company: authority, mandate to sign agreements, admin role."""
 
-    user = models.ForeignKey(
-        User, verbose_name=_("användare"), on_delete=models.CASCADE, related_name="memberships"
-    )
+    user = models.ForeignKey(User, verbose_name=_("användare"), on_delete=models.CASCADE, related_name="memberships")
     company = models.ForeignKey(
         Company, verbose_name=_("företag"), on_delete=models.CASCADE, related_name="memberships"
     )

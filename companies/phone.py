@@ -12,15 +12,11 @@ def parse_mobile_number(value: str) -> str:
     try:
         number = phonenumbers.parse((value or "").strip(), "SE")
     except phonenumbers.NumberParseException as error:
-        raise ValidationError(
-            _("Ange ett mobilnummer, till exempel 070-123 45 67."), code="format"
-        ) from error
+        raise ValidationError(_("Ange ett mobilnummer, till exempel 070-123 45 67."), code="format") from error
     if not phonenumbers.is_valid_number(number):
         raise ValidationError(_("Mobilnumret finns inte. Kontrollera siffrorna."), code="invalid")
     if phonenumbers.number_type(number) not in _MOBILE_TYPES:
-        raise ValidationError(
-            _("Numret är inget mobilnummer. Ange ett nummer som kan ta emot sms."), code="type"
-        )
+        raise ValidationError(_("Numret är inget mobilnummer. Ange ett nummer som kan ta emot sms."), code="type")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -12,7 +12,5 @@ def remove_membership(*, membership: Membership) -> None:
     The access rule already requires a membership, so access ends with this transaction; the object
     permissions go too, so that a later membership starts without old grants.
     """
-    CompanyUserObjectPermission.objects.filter(
-        user=membership.user, content_object=membership.company
-    ).delete()
+    CompanyUserObjectPermission.objects.filter(user=membership.user, content_object=membership.company).delete()
     membership.delete()

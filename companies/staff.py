@@ -15,6 +15,18 @@ _VIEW = [
     "companies.view_company",
     "companies.view_membership",
     "agreements.view_agreement",
+    "agreements.view_agreementversion",
+    "agreements.view_pendingagreementchange",
+    "agreements.view_casetype",
+    "audit.view_auditentry",
+    "signing.view_securitytoken",
+    "signing.view_signatureorder",
+    "signing.view_signatureevidence",
+    "notifications.view_delivery",
+    "notifications.view_suspendeddestination",
+    "events.view_event",
+    "events.view_sourcesystem",
+    "events.view_sourcekey",
 ]
 
 STAFF_GROUPS: dict[str, list[str]] = {
@@ -27,6 +39,15 @@ STAFF_GROUPS: dict[str, list[str]] = {
         "companies.add_membership",
         "companies.change_membership",
         "companies.delete_membership",
+        "agreements.end_agreement_back_office",
+        "signing.unlock_securitytoken",
+        "agreements.change_casetype",
+        "notifications.retry_delivery",
+        "notifications.delete_suspendeddestination",
+        "events.add_sourcesystem",
+        "events.change_sourcesystem",
+        "events.add_sourcekey",
+        "events.change_sourcekey",
     ],
 }
 

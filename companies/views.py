@@ -9,11 +9,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from agreements.models import Agreement
-
-from .access import has_service_access, memberships_with_service_access
 from .forms import LanguageForm, PersonnummerLoginForm
-from .models import Authority, Membership, SigningMandate
+from .models import Membership
 from .selectors import get_membership_or_404, memberships_of
 
 CURRENT_COMPANY_SESSION_KEY = "current_company_id"
@@ -38,11 +35,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         raise Http404("the personnummer login exists only with DEBUG on")
     form = PersonnummerLoginForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = (
-            get_user_model()
-            .objects.filter(personnummer=form.cleaned_data["personnummer"], is_active=True)
-            .first()
-        )
+        user = get_user_model().objects.filter(personnummer=form.cleaned_data["personnummer"], is_active=True).first()
         if user is None:
             form.add_error("personnummer", _("Det finns ingen användare med det personnumret."))
         else:
@@ -91,7 +84,8 @@ def company_picker(request: HttpRequest) -> HttpResponse:
     return render(request, "companies/company_picker.html", {"memberships": memberships})
 
 
-def _company_context(request: HttpRequest, membership: Membership, **extra) -> dict:
+def company_context(request: HttpRequest, membership: Membership, **extra) -> dict:
+    """What every company page's layout needs: the company, the membership, whether to offer a switch."""
     request.session[CURRENT_COMPANY_SESSION_KEY] = membership.company_id
     return {
         "membership": membership,
@@ -101,78 +95,11 @@ def _company_context(request: HttpRequest, membership: Membership, **extra) -> d
     }
 
 
-def _active_agreement(company_id: int) -> Agreement | None:
-    return Agreement.objects.filter(company_id=company_id, status=Agreement.Status.ACTIVE).first()
-
-
 @login_required
 @require_GET
 def company_home(request: HttpRequest, company_id: int) -> HttpResponse:
     get_membership_or_404(user=request.user, company_id=company_id)
     return redirect("service", company_id=company_id)
-
-
-@login_required
-@require_GET
-def service_page(request: HttpRequest, company_id: int) -> HttpResponse:
-    """The service page Bevaka ärenden: whether the company is connected and what this user may do."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
-    context = _company_context(
-        request,
-        membership,
-        agreement=_active_agreement(company_id),
-        has_access=has_service_access(user=request.user, company=membership.company),
-    )
-    return render(request, "companies/service.html", context)
-
-
-def _signatories(company_id: int):
-    return (
-        Membership.objects.filter(company_id=company_id, user__is_active=True)
-        .exclude(signing_mandate=SigningMandate.NONE)
-        .select_related("user")
-    )
-
-
-@login_required
-@require_GET
-def my_watches(request: HttpRequest, company_id: int) -> HttpResponse:
-    """Mina bevakningar: for a user without access, why not and who can change that."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
-    agreement = _active_agreement(company_id)
-    context = _company_context(
-        request,
-        membership,
-        agreement=agreement,
-        has_access=has_service_access(user=request.user, company=membership.company),
-        signatories=_signatories(company_id),
-        permission_admins=Membership.objects.filter(
-            company_id=company_id, is_permission_admin=True, user__is_active=True
-        ).select_related("user"),
-    )
-    return render(request, "companies/my_watches.html", context)
-
-
-@login_required
-@require_GET
-def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
-    """Administrera behörigheter: the company's users and who has access. Permission admins only."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
-    if not membership.is_permission_admin:
-        raise Http404("only the company's permission administrators see this page")
-    with_access = set(
-        memberships_with_service_access().filter(company_id=company_id).values_list("user_id", flat=True)
-    )
-    members = Membership.objects.filter(company_id=company_id, user__is_active=True).select_related("user")
-    rows = [{"membership": m, "has_access": m.user_id in with_access} for m in members]
-    context = _company_context(
-        request,
-        membership,
-        rows=rows,
-        agreement=_active_agreement(company_id),
-        unrestricted=Authority.UNRESTRICTED,
-    )
-    return render(request, "companies/permissions.html", context)
 
 
 @require_GET

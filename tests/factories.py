@@ -1,6 +1,7 @@
 import datetime
 
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from agreements.models import Agreement
@@ -56,3 +57,4 @@ class AgreementFactory(DjangoModelFactory):
 
     company = factory.SubFactory(CompanyFactory)
     status = Agreement.Status.ACTIVE
+    ended_at = factory.LazyAttribute(lambda o: timezone.now() if o.status == Agreement.Status.ENDED else None)

@@ -42,9 +42,7 @@ def test_the_models_and_migrations_agree():
 
 
 @pytest.mark.slow
-def test_the_embedded_configuration_serves_pages_and_runs_tasks_on_a_real_worker(
-    embedded_env, project_process
-):
+def test_the_embedded_configuration_serves_pages_and_runs_tasks_on_a_real_worker(embedded_env, project_process):
     """`make run` in small: SQLite (WAL, IMMEDIATE) and kombu's filesystem broker, no PostgreSQL or Redis."""
     env = embedded_env
     for step in (["migrate", "--noinput"], ["seed_demo"]):

@@ -62,9 +62,7 @@ def test_guardian_stores_the_grant_in_the_direct_foreign_key_table_that_the_rule
     AgreementFactory(company=membership.company)
     assign_perm(MANAGE_CASE_WATCH_PERM, membership.user, membership.company)
 
-    assert CompanyUserObjectPermission.objects.filter(
-        user=membership.user, content_object=membership.company
-    ).exists()
+    assert CompanyUserObjectPermission.objects.filter(user=membership.user, content_object=membership.company).exists()
     assert membership.user.has_perm(MANAGE_CASE_WATCH_PERM, membership.company)
     assert has_service_access(user=membership.user, company=membership.company)
 

@@ -49,6 +49,12 @@ class Command(BaseCommand):
                     },
                 )
 
+        from signing.tokens import issue_demo_token
+
+        for person in demo.PEOPLE:  # each signatory gets a säkerhetsdosa (DEMO.md)
+            if any(role.signing_mandate != "none" for role in person.roles.values()):
+                issue_demo_token(user=users[person.personnummer])
+
         for member in demo.STAFF:
             staff, _ = User.objects.get_or_create(
                 personnummer=member.personnummer,
@@ -61,6 +67,4 @@ class Command(BaseCommand):
             )
             staff.groups.add(Group.objects.get(name=member.group))
 
-        self.stdout.write(
-            f"Demo ready: {len(companies)} companies, {len(users)} people, {len(demo.STAFF)} staff."
-        )
+        self.stdout.write(f"Demo ready: {len(companies)} companies, {len(users)} people, {len(demo.STAFF)} staff.")

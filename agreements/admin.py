@@ -1,0 +1,146 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+
+from audit.services import client_ip
+
+from .models import Agreement, AgreementSignature, AgreementVersion, CaseType, PendingAgreementChange
+from .services import AgreementError, end_agreement_by_bank
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class VersionInline(ReadOnlyInline):
+    model = AgreementVersion
+    fields = ["number", "action", "case_type_codes", "terms_version", "created_at", "content_sha256"]
+    readonly_fields = fields
+
+
+class SignatureInline(ReadOnlyInline):
+    model = AgreementSignature
+    fields = ["signer", "signed_at", "evidence"]
+    readonly_fields = fields
+
+
+class EndByBankForm(forms.Form):
+    reason = forms.CharField(label=_("Orsak"), max_length=300, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+@admin.register(Agreement)
+class AgreementAdmin(admin.ModelAdmin):
+    """Agreements are read-only here; the bank ends one with a reason through its own page."""
+
+    list_display = ["company", "status", "created_at", "ended_at", "ended_how"]
+    list_filter = ["status", "ended_how", "internet_bank"]
+    search_fields = ["company__name", "company__org_number"]
+    list_select_related = ["company"]
+    inlines = [VersionInline]
+    readonly_fields = [
+        "company",
+        "status",
+        "internet_bank",
+        "case_types",
+        "created_at",
+        "ended_at",
+        "ended_by",
+        "ended_how",
+        "end_reason",
+    ]
+    exclude = []
+    change_form_template = "admin/agreements/agreement/change_form.html"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:agreement_id>/avsluta/",
+                self.admin_site.admin_view(self.end_by_bank_view),
+                name="agreements_agreement_end_by_bank",
+            ),
+            *super().get_urls(),
+        ]
+
+    def end_by_bank_view(self, request, agreement_id: int):
+        if not request.user.has_perm("agreements.end_agreement_back_office"):
+            raise PermissionDenied
+        agreement = get_object_or_404(Agreement.objects.select_related("company"), pk=agreement_id)
+        form = EndByBankForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                end_agreement_by_bank(
+                    agreement_id=agreement.pk,
+                    staff_user=request.user,
+                    reason=form.cleaned_data["reason"],
+                    ip_address=client_ip(request),
+                )
+            except AgreementError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, _("Avtalet är avslutat."))
+                return redirect(reverse("admin:agreements_agreement_change", args=[agreement.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "agreement": agreement,
+            "form": form,
+            "title": _("Avsluta avtal från banken"),
+        }
+        return render(request, "admin/agreements/agreement/end_by_bank.html", context)
+
+
+@admin.register(AgreementVersion)
+class AgreementVersionAdmin(admin.ModelAdmin):
+    list_display = ["agreement", "number", "action", "created_at"]
+    list_select_related = ["agreement__company"]
+    search_fields = ["agreement__company__name", "agreement__company__org_number"]
+    inlines = [SignatureInline]
+    readonly_fields = [f.name for f in AgreementVersion._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(PendingAgreementChange)
+class PendingAgreementChangeAdmin(AgreementVersionAdmin):
+    list_display = ["company", "action", "status", "created_at", "expires_at"]
+    list_select_related = ["company"]
+    list_filter = ["status"]
+    search_fields = ["company__name", "company__org_number"]
+    inlines = []
+    readonly_fields = [f.name for f in PendingAgreementChange._meta.fields]
+
+
+@admin.register(CaseType)
+class CaseTypeAdmin(admin.ModelAdmin):
+    list_display = ["code", "name_sv", "name_en", "position"]
+    readonly_fields = ["code"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # a type is added in agreements/case_types.py, with its alert texts
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,401 @@
+"""The service page Bevaka ärenden and the agreement lifecycle, step by step as the bank's help page says:
+Anslut → signera → bekräftelse; Ändra avtal → Ändra → signera → bekräftelse;
+Avsluta → Avsluta → bekräftelse."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from audit.services import client_ip
+from companies.access import has_service_access, memberships_with_service_access
+from companies.models import Authority, Membership, SigningMandate
+from companies.selectors import get_membership_or_404
+from companies.views import company_context
+from signing.services import SigningError, consume_signature, start_signature
+
+from . import services
+from .forms import AgreementForm, SigningMethodForm
+from .models import Agreement, AgreementVersion, PendingAgreementChange
+from .proposals import Proposal
+
+PROPOSAL_KEY = "agreement-proposal:{company_id}"
+ORDER_KEY = "agreement-order:{company_id}"
+DONE_KEY = "agreement-done:{company_id}"
+PURPOSE = "bevaka_arenden.agreement"
+
+
+def _signatories(company_id: int):
+    return (
+        Membership.objects.filter(company_id=company_id, user__is_active=True)
+        .exclude(signing_mandate=SigningMandate.NONE)
+        .select_related("user")
+    )
+
+
+@login_required
+@require_GET
+def service_page(request: HttpRequest, company_id: int) -> HttpResponse:
+    """Bevaka ärenden: connect (signatory, no agreement), the agreement in force, or a pending change."""
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    company = membership.company
+    agreement = services.active_agreement(company=company)
+    version = (
+        agreement.versions.order_by("-number").prefetch_related("signatures__signer").first() if agreement else None
+    )
+    context = company_context(
+        request,
+        membership,
+        nav="service",
+        agreement=agreement,
+        version=version,
+        pending=services.open_pending_change(company=company),
+        has_access=has_service_access(user=request.user, company=company),
+        signatories=_signatories(company_id),
+    )
+    if agreement is None and membership.is_signatory:
+        context["form"] = AgreementForm(sole_proprietorship=company.is_sole_proprietorship)
+    if version is not None:
+        context["case_types"] = agreement.case_types.all()
+    return render(request, "agreements/service.html", context)
+
+
+def _store_proposal(request: HttpRequest, proposal: Proposal) -> HttpResponse:
+    request.session[PROPOSAL_KEY.format(company_id=proposal.company_id)] = proposal.as_session()
+    return redirect("agreements:sign", company_id=proposal.company_id)
+
+
+def _stored_proposal(request: HttpRequest, company_id: int) -> Proposal | None:
+    data = request.session.get(PROPOSAL_KEY.format(company_id=company_id))
+    return Proposal.from_session(data) if data else None
+
+
+@login_required
+@require_POST
+def connect(request: HttpRequest, company_id: int) -> HttpResponse:
+    """Anslut: check the choice, then go to the signing step."""
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    company = membership.company
+    form = AgreementForm(request.POST, sole_proprietorship=company.is_sole_proprietorship)
+    if form.is_valid():
+        try:
+            proposal = services.propose_connect(
+                company=company,
+                signer=request.user,
+                case_type_codes=form.codes(),
+                internet_bank=form.cleaned_data.get("internet_bank", ""),
+            )
+        except services.AgreementError as error:
+            form.add_error(None, str(error))
+        else:
+            return _store_proposal(request, proposal)
+    context = company_context(
+        request, membership, nav="service", agreement=None, form=form, signatories=_signatories(company_id)
+    )
+    return render(request, "agreements/service.html", context, status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def change(request: HttpRequest, company_id: int) -> HttpResponse:
+    """Ändra avtal: choose the case types and click Ändra, then sign."""
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    company = membership.company
+    agreement = services.active_agreement(company=company)
+    if agreement is None:
+        return redirect("service", company_id=company_id)
+    initial = {"case_types": list(agreement.case_types.all())}
+    form = AgreementForm(request.POST or None, initial=initial, with_internet_bank=False)
+    status = 200
+    if not membership.is_signatory:
+        form = None
+        status = 403 if request.method == "POST" else 200
+    elif request.method == "POST" and form.is_valid():
+        try:
+            proposal = services.propose_change(company=company, signer=request.user, case_type_codes=form.codes())
+        except services.AgreementError as error:
+            form.add_error(None, str(error))
+            status = 400
+        else:
+            return _store_proposal(request, proposal)
+    elif request.method == "POST":
+        status = 400
+    context = company_context(request, membership, nav="service", agreement=agreement, form=form)
+    return render(request, "agreements/change.html", context, status=status)
+
+
+@login_required
+@require_POST
+def cosign(request: HttpRequest, company_id: int, pending_id: int) -> HttpResponse:
+    """A second signatory chooses to sign the pending change: the same content goes to the signing step."""
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    pending = services.open_pending_change(company=membership.company)
+    if pending is None or pending.pk != pending_id:
+        raise Http404("no such pending change")
+    if not membership.is_signatory or pending.initiated_by_id == request.user.pk:
+        messages.error(request, _("Ändringen måste signeras av en annan person med fullmakt att teckna avtal."))
+        return redirect("service", company_id=company_id)
+    return _store_proposal(request, services.proposal_for_pending(pending))
+
+
+@login_required
+@require_POST
+def withdraw(request: HttpRequest, company_id: int, pending_id: int) -> HttpResponse:
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    if not PendingAgreementChange.objects.filter(pk=pending_id, company=membership.company).exists():
+        raise Http404("no such pending change")
+    try:
+        services.withdraw_pending(pending_id=pending_id, user=request.user, ip_address=client_ip(request))
+    except services.AgreementError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("Ändringen är återkallad."))
+    return redirect("service", company_id=company_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sign(request: HttpRequest, company_id: int) -> HttpResponse:
+    """The signing step: exactly what is being agreed, and the choice of säkerhetsdosa or BankID."""
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    proposal = _stored_proposal(request, company_id)
+    if proposal is None:
+        return redirect("service", company_id=company_id)
+    form = SigningMethodForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            order = start_signature(
+                user=request.user,
+                method=form.cleaned_data["method"],
+                purpose=PURPOSE,
+                visible_text=proposal.visible_text(),
+                canonical_content=proposal.content,
+                object_ref=f"company:{company_id}",
+                return_url=reverse("agreements:signed", args=[company_id]),
+                end_user_ip=client_ip(request) or "127.0.0.1",
+            )
+        except SigningError as error:
+            form.add_error(None, str(error))
+        else:
+            request.session[ORDER_KEY.format(company_id=company_id)] = str(order.pk)
+            return redirect("signing:sign", order_id=order.pk)
+    context = company_context(request, membership, nav="service", proposal=proposal, form=form)
+    return render(request, "agreements/sign.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def signed(request: HttpRequest, company_id: int) -> HttpResponse:
+    """Where the signing page returns: take the signature and act on it, or say why not."""
+    get_membership_or_404(user=request.user, company_id=company_id)
+    proposal = _stored_proposal(request, company_id)
+    order_id = request.session.get(ORDER_KEY.format(company_id=company_id))
+    if proposal is None or not order_id:
+        # A second visit (a reload, or the signing page and the app both coming back) shows the result again.
+        return redirect(
+            request.session.get(DONE_KEY.format(company_id=company_id)) or reverse("service", args=[company_id])
+        )
+    try:
+        result = _complete(request, proposal, order_id)
+    except (SigningError, services.AgreementError) as error:
+        messages.error(request, str(error))
+        return redirect("service", company_id=company_id)
+    request.session.pop(PROPOSAL_KEY.format(company_id=company_id), None)
+    request.session.pop(ORDER_KEY.format(company_id=company_id), None)
+    if result.version is not None:
+        done = reverse("agreements:receipt", args=[company_id, result.version.pk])
+    else:
+        done = reverse("agreements:pending-receipt", args=[company_id, result.pending.pk])
+    request.session[DONE_KEY.format(company_id=company_id)] = done
+    return redirect(done)
+
+
+def _complete(request: HttpRequest, proposal: Proposal, order_id: str) -> services.SignedResult:
+    from django.db import transaction
+
+    # One transaction: a refused action leaves the signature unused, so nothing is half-done.
+    with transaction.atomic():
+        evidence = consume_signature(
+            order_id=order_id, user=request.user, purpose=PURPOSE, canonical_content=proposal.content
+        )
+        if proposal.pending_id:
+            version = services.cosign_pending(
+                pending_id=proposal.pending_id,
+                proposal=proposal,
+                signer=request.user,
+                evidence=evidence,
+                ip_address=client_ip(request),
+            )
+            return services.SignedResult(version=version)
+        return services.apply_signed_proposal(
+            proposal=proposal, signer=request.user, evidence=evidence, ip_address=client_ip(request)
+        )
+
+
+@login_required
+@require_GET
+def receipt(request: HttpRequest, company_id: int, version_id: int) -> HttpResponse:
+    """Kvittens: the company is connected, or the agreement changed. Printable."""
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    try:
+        version = (
+            AgreementVersion.objects.select_related("agreement")
+            .prefetch_related("signatures__signer")
+            .get(pk=version_id, agreement__company_id=company_id)
+        )
+    except AgreementVersion.DoesNotExist:
+        raise Http404("no such version") from None
+    proposal = Proposal.from_session({**_proposal_fields(version), "pending_id": None})
+    context = company_context(request, membership, nav="service", version=version, proposal=proposal)
+    return render(request, "agreements/receipt.html", context)
+
+
+def _proposal_fields(version: AgreementVersion) -> dict:
+    import json
+
+    data = json.loads(version.content)
+    return {
+        "company_id": version.agreement.company_id,
+        "company_name": data["company"]["name"],
+        "org_number": data["company"]["org_number"],
+        "action": data["action"],
+        "case_type_codes": data["case_types"],
+        "internet_bank": data["internet_bank"],
+        "is_sole_proprietorship": version.agreement.company.is_sole_proprietorship,
+        "base_version": data["base_version"],
+        "terms_version": data["terms_version"],
+        "date": data["date"],
+    }
+
+
+@login_required
+@require_GET
+def pending_receipt(request: HttpRequest, company_id: int, pending_id: int) -> HttpResponse:
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    pending = PendingAgreementChange.objects.filter(pk=pending_id, company_id=company_id).first()
+    if pending is None:
+        raise Http404("no such pending change")
+    proposal = services.proposal_for_pending(pending)
+    context = company_context(request, membership, nav="service", pending=pending, proposal=proposal)
+    return render(request, "agreements/pending_receipt.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def end(request: HttpRequest, company_id: int) -> HttpResponse:
+    """Avsluta: a page that asks, and a second Avsluta that ends the service (no signature)."""
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    company = membership.company
+    agreement = services.active_agreement(company=company)
+    if request.method == "POST":
+        try:
+            ended = services.end_agreement(company=company, user=request.user, ip_address=client_ip(request))
+        except services.AgreementError as error:
+            context = company_context(request, membership, nav="service", agreement=agreement, error=str(error))
+            return render(request, "agreements/end.html", context, status=403 if not membership.is_signatory else 400)
+        return redirect("agreements:end-receipt", company_id=company_id, agreement_id=ended.pk)
+    if agreement is None:
+        return redirect("service", company_id=company_id)
+    context = company_context(request, membership, nav="service", agreement=agreement)
+    return render(request, "agreements/end.html", context)
+
+
+@login_required
+@require_GET
+def end_receipt(request: HttpRequest, company_id: int, agreement_id: int) -> HttpResponse:
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    agreement = (
+        Agreement.objects.filter(pk=agreement_id, company_id=company_id, status=Agreement.Status.ENDED)
+        .select_related("ended_by")
+        .first()
+    )
+    if agreement is None:
+        raise Http404("no such ended agreement")
+    return render(request, "agreements/end_receipt.html", company_context(request, membership, agreement=agreement))
+
+
+PAGE_SIZE = 50
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
+    """Administrera behörigheter: permission administrators grant and revoke Hantera Bevaka ärenden."""
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    if not membership.is_permission_admin:
+        raise Http404("only the company's permission administrators see this page")
+    company = membership.company
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            user_id = int(request.POST.get("user", ""))
+        except ValueError:
+            raise Http404("no such user") from None
+        operation = {
+            "grant": services.grant_case_watch_permission,
+            "revoke": services.revoke_case_watch_permission,
+        }
+        if action not in operation:
+            raise Http404("no such action")
+        try:
+            operation[action](company=company, admin=request.user, user_id=user_id, ip_address=client_ip(request))
+        except services.AgreementError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(
+                request,
+                _("Behörigheten Hantera Bevaka ärenden är utdelad.")
+                if action == "grant"
+                else _("Behörigheten Hantera Bevaka ärenden är borttagen."),
+            )
+        return redirect(f"{reverse('permissions', args=[company_id])}?{request.GET.urlencode()}")
+
+    query = request.GET.get("q", "").strip()
+    members = Membership.objects.filter(company=company, user__is_active=True).select_related("user")
+    if query:
+        for word in query.split():
+            members = members.filter(Q(user__first_name__icontains=word) | Q(user__last_name__icontains=word))
+    page = Paginator(members.order_by("user__last_name", "user__first_name", "pk"), PAGE_SIZE).get_page(
+        request.GET.get("sida")
+    )
+    page_user_ids = [m.user_id for m in page.object_list]
+    with_access = set(
+        memberships_with_service_access()
+        .filter(company=company, user_id__in=page_user_ids)
+        .values_list("user_id", flat=True)
+    )
+    from companies.models import MANAGE_CASE_WATCH, CompanyUserObjectPermission
+
+    granted = set(
+        CompanyUserObjectPermission.objects.filter(
+            content_object=company, user_id__in=page_user_ids, permission__codename=MANAGE_CASE_WATCH
+        ).values_list("user_id", flat=True)
+    )
+    from subscriptions.hooks import watch_counts
+
+    counts = watch_counts(company=company, user_ids=page_user_ids)
+    rows = [
+        {
+            "membership": m,
+            "has_access": m.user_id in with_access,
+            "granted": m.user_id in granted,
+            "watch_count": counts.get(m.user_id, 0),
+        }
+        for m in page.object_list
+    ]
+    context = company_context(
+        request,
+        membership,
+        nav="permissions",
+        rows=rows,
+        page=page,
+        query=query,
+        agreement=services.active_agreement(company=company),
+        unrestricted=Authority.UNRESTRICTED,
+    )
+    return render(request, "agreements/permissions.html", context)

@@ -1,0 +1,42 @@
+"""Writing to the append-only audit log (PRODUCT.md rule 9)."""
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from companies.models import Company, User
+
+from .models import AuditEntry
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    """The client's address as our own server saw it (a TLS proxy in front is trusted by REMOTE_ADDR)."""
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def record(
+    *,
+    action: str,
+    actor: User | None,
+    company: Company | None,
+    before: Any = None,
+    after: Any = None,
+    ip_address: str | None = None,
+) -> AuditEntry:
+    """Append one entry. Call it inside the transaction of the change it records, so both or neither stay.
+
+    ``actor`` None means the bank itself (a back-office job); ``before``/``after`` are small JSON summaries
+    of what changed, never personal or financial detail beyond names and case types.
+    """
+    return AuditEntry.objects.create(
+        action=action,
+        actor=actor,
+        actor_label=(f"{actor.get_full_name()} ({actor.pk})" if actor else "Banken"),
+        company=company,
+        company_label=(f"{company.name} ({company.org_number_display})" if company else ""),
+        before=before,
+        after=after,
+        ip_address=ip_address,
+    )

@@ -1,0 +1,293 @@
+"""From one event to its alerts: who gets it (one SQL statement), the deliveries (one INSERT … SELECT),
+the send-time re-check (PRODUCT.md rule 6), and the relay for events whose fan-out task was lost.
+
+The recipients of event E (company C, case type T) are the verified contacts (user U, channel K) where
+- U may use the service in C (``companies.access.memberships_with_service_access``: an active agreement,
+  and unrestricted authority or *Hantera Bevaka ärenden*),
+- C's active agreement includes T,
+- U watches T in C by K,
+- the destination is not suspended.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import unicodedata
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import (
+    Case,
+    CharField,
+    DateTimeField,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Lower
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from agreements.models import Agreement
+from companies.access import memberships_with_service_access
+from notifications.gsm import is_gsm7
+from notifications.models import Channel, Delivery, DeliveryStatus, Purpose, SuspendedDestination
+from notifications.sms import render_sms
+from subscriptions.models import VerifiedContact, Watch
+
+from .models import Event
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = ("sv", "en")
+
+
+def _watching(*, user, company_id, case_type_id, channel: str):
+    watches = Watch.objects.filter(user=user, company_id=company_id, case_type_id=case_type_id)
+    return watches.filter(by_sms=True) if channel == Channel.SMS else watches.filter(by_email=True)
+
+
+def _destination_key():
+    """A contact's destination as deliveries and suspensions store it (e-mail lower-cased)."""
+    return Case(When(channel=Channel.EMAIL, then=Lower("destination")), default=F("destination"))
+
+
+def recipients(*, company_id: int, case_type_id: int) -> QuerySet[VerifiedContact]:
+    """The verified contacts an event for this company and case type goes to now, as one query."""
+    return VerifiedContact.objects.annotate(destination_key=_destination_key()).filter(
+        Exists(memberships_with_service_access().filter(user=OuterRef("user"), company_id=company_id)),
+        Exists(
+            Agreement.objects.filter(company_id=company_id, status=Agreement.Status.ACTIVE, case_types=case_type_id)
+        ),
+        Q(channel=Channel.SMS)
+        & Exists(_watching(user=OuterRef("user"), company_id=company_id, case_type_id=case_type_id, channel="sms"))
+        | Q(channel=Channel.EMAIL)
+        & Exists(_watching(user=OuterRef("user"), company_id=company_id, case_type_id=case_type_id, channel="email")),
+        ~Exists(
+            SuspendedDestination.objects.filter(channel=OuterRef("channel"), destination=OuterRef("destination_key"))
+        ),
+    )
+
+
+def _gsm7_name(name: str) -> str:
+    """A company name an SMS can carry in GSM-7: accents outside it dropped (Ł → L), anything else "?"."""
+    text = []
+    for character in name:
+        if is_gsm7(character):
+            text.append(character)
+            continue
+        base = unicodedata.normalize("NFKD", character)[:1]
+        text.append(base if base and is_gsm7(base) else "?")
+    return "".join(text)
+
+
+def alert_texts(event: Event) -> dict[tuple[str, str], dict[str, str]]:
+    """The alert's subject and bodies per (language, channel): company name and kind of case only."""
+    texts = {}
+    for language in LANGUAGES:
+        case_type = event.case_type.name_en if language == "en" else event.case_type.name_sv
+        context = {"company": event.company.name, "case_type": case_type}
+        with translation.override(language):
+            texts[(language, Channel.SMS)] = {
+                "subject": case_type,
+                "body": render_sms("alert", {**context, "company": _gsm7_name(event.company.name)}),
+                "html_body": "",
+            }
+            texts[(language, Channel.EMAIL)] = {
+                "subject": case_type,
+                "body": render_to_string("events/email/alert.txt", context).strip() + "\n",
+                "html_body": render_to_string("events/email/alert.html", context),
+            }
+    return texts
+
+
+def _by_language_and_channel(texts, part: str, output_field):
+    whens = [
+        When(user__language=language, channel=channel, then=Value(value[part], output_field=output_field))
+        for (language, channel), value in texts.items()
+        if language != "sv"
+    ]
+    default = Case(
+        When(channel=Channel.SMS, then=Value(texts[("sv", Channel.SMS)][part], output_field=output_field)),
+        default=Value(texts[("sv", Channel.EMAIL)][part], output_field=output_field),
+    )
+    return Case(*whens, default=default, output_field=output_field)
+
+
+def _insert_deliveries(event: Event, now: datetime.datetime) -> list[int]:
+    """INSERT INTO delivery (…) SELECT … FROM the recipients ON CONFLICT DO NOTHING RETURNING id: one
+    statement, whatever the number of recipients; a second run inserts nothing."""
+    texts = alert_texts(event)
+    columns = {
+        "event_id": Value(event.pk, output_field=IntegerField()),
+        "user_id": F("user_id"),
+        "company_id": Value(event.company_id, output_field=IntegerField()),
+        "channel": F("channel"),
+        "destination": F("destination_key"),
+        "purpose": Value(Purpose.ALERT, output_field=CharField()),
+        "subject": _by_language_and_channel(texts, "subject", CharField()),
+        "body": _by_language_and_channel(texts, "body", TextField()),
+        "html_body": _by_language_and_channel(texts, "html_body", TextField()),
+        "unsubscribe_url": Value("", output_field=CharField()),
+        "status": Value(DeliveryStatus.QUEUED, output_field=CharField()),
+        "attempts": Value(0, output_field=IntegerField()),
+        "ambiguous_resends": Value(0, output_field=IntegerField()),
+        "provider_id": Value("", output_field=CharField()),
+        "provider_status": Value("", output_field=CharField()),
+        "error_code": Value("", output_field=CharField()),
+        "last_error": Value("", output_field=TextField()),
+        "next_attempt_at": Value(now, output_field=DateTimeField()),
+        "relayed_at": Value(now, output_field=DateTimeField()),
+        "created_at": Value(now, output_field=DateTimeField()),
+        "updated_at": Value(now, output_field=DateTimeField()),
+    }
+    aliases = {f"col_{name}": expression for name, expression in columns.items()}
+    select = (
+        recipients(company_id=event.company_id, case_type_id=event.case_type_id)
+        .annotate(**aliases)
+        .values_list(*aliases)
+        .order_by()
+    )
+    compiler = select.query.get_compiler(connection=connection)
+    select_sql, params = compiler.as_sql()
+    # The SELECT list in the order the compiler emitted it, mapped back to Delivery's columns.
+    emitted = [alias for _expression, _sql, alias in compiler.select]
+    assert sorted(emitted) == sorted(aliases), emitted
+    quote = connection.ops.quote_name
+    target = ", ".join(quote(alias.removeprefix("col_")) for alias in emitted)
+    table = quote(Delivery._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} ({target}) {select_sql} "
+        f"ON CONFLICT ({quote('event_id')}, {quote('user_id')}, {quote('channel')}) "
+        f"WHERE {quote('event_id')} IS NOT NULL DO NOTHING RETURNING {quote('id')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _publish_sends(delivery_ids: list[int]) -> None:
+    """Hand the new deliveries to the channel layer in batches (ids only). A lost publish is not lost
+    work: the notifications relay publishes queued rows again after its lease."""
+    from notifications import tasks
+
+    size = settings.NOTIFICATIONS_BATCH_SIZE
+    try:
+        for start in range(0, len(delivery_ids), size):
+            tasks.send_batch.delay(delivery_ids=delivery_ids[start : start + size])
+    except Exception:
+        log.warning("could not publish %d alert deliveries; the relay will", len(delivery_ids))
+
+
+def fan_out(*, event_id: int) -> list[int]:
+    """Create the event's deliveries and publish their sends after commit; returns the new delivery ids.
+
+    Runs once per event: the event row is locked and ``fanned_out_at`` set in the same transaction as the
+    insert, so a second run (a redelivered task, the relay) finds it done and does nothing; and the unique
+    (event, user, channel) makes a second insert a no-op anyway. Three queries, for any number of
+    recipients. An event that is gone returns quietly.
+    """
+    with transaction.atomic():
+        event = (
+            Event.objects.select_for_update(of=("self",))
+            .select_related("company", "case_type")
+            .filter(pk=event_id, fanned_out_at__isnull=True)
+            .first()
+        )
+        if event is None:
+            return []
+        now = timezone.now()
+        delivery_ids = _insert_deliveries(event, now)
+        Event.objects.filter(pk=event_id).update(fanned_out_at=now, recipient_count=len(delivery_ids))
+        if delivery_ids:
+            transaction.on_commit(lambda: _publish_sends(delivery_ids))
+    log.info("event %s fanned out to %d deliveries", event_id, len(delivery_ids))
+    return delivery_ids
+
+
+def relay_unfanned_events(*, limit: int = 500) -> list[int]:
+    """Publish the fan-out again for events not fanned out within ``EVENTS_FANOUT_LEASE_SECONDS`` of their
+    last publish (a lost task, a lost on_commit, a worker killed mid-fan-out). Rows are taken with
+    ``SKIP LOCKED`` so that two relays never take the same event. Returns the event ids published."""
+    from . import tasks
+
+    now = timezone.now()
+    lease = now - datetime.timedelta(seconds=settings.EVENTS_FANOUT_LEASE_SECONDS)
+    with transaction.atomic():
+        due = list(
+            Event.objects.select_for_update(skip_locked=True)
+            .filter(fanned_out_at__isnull=True)
+            .filter(Q(fanout_published_at__isnull=True) | Q(fanout_published_at__lt=lease))
+            .order_by("received_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if due:
+            Event.objects.filter(pk__in=due).update(fanout_published_at=now)
+
+            def publish() -> None:
+                try:
+                    for event_id in due:
+                        tasks.fan_out.delay(event_id=event_id)
+                except Exception:
+                    log.warning("could not publish %d fan-outs; the next relay will", len(due))
+
+            transaction.on_commit(publish)
+    if due:
+        log.info("fan-out relay: %d events published again", len(due))
+    return due
+
+
+# --- At send time (PRODUCT.md rule 6) -------------------------------------------------------------------
+
+STOP_NO_ACCESS = "cancelled at send time: the user no longer has access to Bevaka ärenden in the company"
+STOP_NOT_INCLUDED = "cancelled at send time: the company's agreement has ended or no longer includes the case type"
+STOP_NO_WATCH = "cancelled at send time: the user no longer watches the case type by this channel"
+STOP_DESTINATION = "cancelled at send time: the destination is no longer the user's verified one"
+
+
+def alert_stop_reason(delivery: Delivery) -> str | None:
+    """Why this event alert must not be sent now, or None. One query: the access rule, the agreement
+    (active, including the type), the watch on this channel and the verified destination, as they are now."""
+    watch = Watch.objects.filter(
+        user=OuterRef("user"), company=OuterRef("company"), case_type=OuterRef("event__case_type")
+    )
+    watch = watch.filter(by_sms=True) if delivery.channel == Channel.SMS else watch.filter(by_email=True)
+    contact = VerifiedContact.objects.annotate(destination_key=_destination_key()).filter(
+        user=OuterRef("user"), channel=delivery.channel, destination_key=OuterRef("destination")
+    )
+    row = (
+        Delivery.objects.filter(pk=delivery.pk)
+        .annotate(
+            has_access=Exists(
+                memberships_with_service_access().filter(user=OuterRef("user"), company=OuterRef("company"))
+            ),
+            included=Exists(
+                Agreement.objects.filter(
+                    company=OuterRef("company"), status=Agreement.Status.ACTIVE, case_types=OuterRef("event__case_type")
+                )
+            ),
+            watching=Exists(watch),
+            verified=Exists(contact),
+        )
+        .values_list("has_access", "included", "watching", "verified")
+        .first()
+    )
+    if row is None:
+        return None
+    has_access, included, watching, verified = row
+    if not included:
+        return STOP_NOT_INCLUDED
+    if not has_access:
+        return STOP_NO_ACCESS
+    if not watching:
+        return STOP_NO_WATCH
+    if not verified:
+        return STOP_DESTINATION
+    return None

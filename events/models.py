@@ -1,0 +1,105 @@
+"""Case events reported by the bank's core systems, and the systems allowed to report them.
+
+An event is stored once per (source, source id); its fan-out into deliveries is recorded in
+``fanned_out_at``, so that an event whose fan-out task was lost is found and fanned out again.
+"""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class SourceSystem(models.Model):
+    """A core system allowed to report events, identified by ``X-Bevaka-Source: <name>``."""
+
+    name = models.SlugField(_("namn"), max_length=64, unique=True)
+    description = models.CharField(_("beskrivning"), max_length=200, blank=True)
+    is_active = models.BooleanField(_("aktiv"), default=True)
+    created_at = models.DateTimeField(_("skapad"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("källsystem")
+        verbose_name_plural = _("källsystem")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SourceKey(models.Model):
+    """A shared HMAC key of a source system. At most two are active at once (slot 1 and 2), so that a key
+    can be rotated: add the new one, move the system over, deactivate the old one. The secret is stored
+    encrypted (Fernet) and shown once, when it is made."""
+
+    class Slot(models.IntegerChoices):
+        FIRST = 1, _("1")
+        SECOND = 2, _("2")
+
+    source = models.ForeignKey(
+        SourceSystem, verbose_name=_("källsystem"), on_delete=models.CASCADE, related_name="keys"
+    )
+    slot = models.PositiveSmallIntegerField(_("plats"), choices=Slot.choices)
+    label = models.CharField(_("etikett"), max_length=100, blank=True)
+    secret_encrypted = models.TextField(editable=False)
+    fingerprint = models.CharField(_("fingeravtryck"), max_length=16, editable=False)
+    is_active = models.BooleanField(_("aktiv"), default=True)
+    created_at = models.DateTimeField(_("skapad"), default=timezone.now)
+    deactivated_at = models.DateTimeField(_("inaktiverad"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("nyckel")
+        verbose_name_plural = _("nycklar")
+        ordering = ["source", "-is_active", "slot", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "slot"],
+                condition=Q(is_active=True),
+                name="at_most_two_active_keys_per_source",
+                violation_error_message=_("Källsystemet har redan en aktiv nyckel på den platsen."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} #{self.slot} ({self.fingerprint})"
+
+
+class Event(models.Model):
+    """One case event, stored once per source id (``external_id``, the API's ``id``).
+
+    Created only by ``services.record_events``."""
+
+    uuid = models.UUIDField(_("id"), default=uuid.uuid4, unique=True, editable=False)
+    source = models.ForeignKey(SourceSystem, verbose_name=_("källsystem"), on_delete=models.PROTECT, related_name="+")
+    external_id = models.CharField(_("källsystemets id"), max_length=128)
+    case_type = models.ForeignKey(
+        "agreements.CaseType", verbose_name=_("ärendetyp"), on_delete=models.PROTECT, related_name="+"
+    )
+    company = models.ForeignKey(
+        "companies.Company", verbose_name=_("företag"), on_delete=models.PROTECT, related_name="events"
+    )
+    occurred_at = models.DateTimeField(_("inträffade"))
+    reference = models.CharField(_("referens"), max_length=64, blank=True)
+    content_sha256 = models.CharField(max_length=64, editable=False)
+    received_at = models.DateTimeField(_("mottagen"), default=timezone.now)
+    fanout_published_at = models.DateTimeField(_("fördelning lagd på kön"), null=True, blank=True)
+    fanned_out_at = models.DateTimeField(_("fördelad"), null=True, blank=True)
+    recipient_count = models.PositiveIntegerField(_("utskick skapade"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("händelse")
+        verbose_name_plural = _("händelser")
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="one_event_per_source_id"),
+        ]
+        indexes = [
+            # The fan-out relay's scan: only events not yet fanned out.
+            models.Index(fields=["received_at"], condition=Q(fanned_out_at__isnull=True), name="event_unfanned_idx"),
+            models.Index(fields=["company", "-received_at"], name="event_company_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.external_id}"

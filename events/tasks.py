@@ -1,0 +1,20 @@
+"""Celery tasks of the fan-out: fetch by id, call one function. Late acks: a lost worker's task comes back,
+and the relay finds an event whose task was lost altogether."""
+
+from celery import shared_task
+
+from . import fanout
+
+_TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
+
+
+@shared_task(name="events.fan_out", **_TASK_OPTIONS)
+def fan_out(*, event_id: int) -> int:
+    """Create and publish the event's deliveries (nothing if already fanned out). Returns how many."""
+    return len(fanout.fan_out(event_id=event_id))
+
+
+@shared_task(name="events.relay_unfanned_events", **_TASK_OPTIONS)
+def relay_unfanned_events() -> int:
+    """Beat's relay: publish the fan-out of events still not fanned out. Returns how many."""
+    return len(fanout.relay_unfanned_events())

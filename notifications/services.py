@@ -1,0 +1,475 @@
+"""Every state change of a delivery: queue, claim and send, record the outcome, relay, status callbacks.
+
+Rules that hold across these functions:
+- a delivery is sent only by the worker that claimed it with a conditional UPDATE (queued and due →
+  sending), so a task that runs twice sends once;
+- retries are scheduled in PostgreSQL (``next_attempt_at``) and picked up by the relay, never by long
+  Celery countdowns;
+- an outcome is written with a conditional UPDATE on the status it expects, and a provider status never
+  moves a delivery to a lower rank (``models.STATUS_RANK``);
+- logs name deliveries by id and masked destination only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import random
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .channels import AMBIGUOUS, PERMANENT, ChannelError, get_channel
+from .masking import mask_destination
+from .models import (
+    STATUS_RANK,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    Purpose,
+    SuspendedDestination,
+    SuspensionReason,
+)
+from .ratelimit import RateLimited, acquire
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "clear_suspension",
+    "is_suspended",
+    "mask_destination",
+    "queue_delivery",
+    "record_sms_status",
+    "relay_due_deliveries",
+    "retry_deliveries",
+    "send_delivery",
+    "suspend_destination",
+]
+
+
+class DeliveryError(ValueError):
+    """A delivery that cannot be queued as asked (unknown channel or purpose, empty destination)."""
+
+
+def _normalise(channel: str, destination: str) -> str:
+    destination = (destination or "").strip()
+    return destination.lower() if channel == Channel.EMAIL else destination
+
+
+def _enqueue(delivery_ids: list[int]) -> None:
+    """Publish send tasks; a lost publish is not lost work: the relay finds the rows again."""
+    from . import tasks
+
+    try:
+        if len(delivery_ids) == 1:
+            tasks.send_delivery.delay(delivery_id=delivery_ids[0])
+        else:
+            size = settings.NOTIFICATIONS_BATCH_SIZE
+            for start in range(0, len(delivery_ids), size):
+                tasks.send_batch.delay(delivery_ids=delivery_ids[start : start + size])
+    except Exception:
+        log.warning("could not publish send tasks for %d deliveries; the relay will", len(delivery_ids))
+
+
+@transaction.atomic
+def queue_delivery(
+    *,
+    channel: str,
+    destination: str,
+    purpose: str,
+    body: str,
+    subject: str = "",
+    html_body: str = "",
+    unsubscribe_url: str = "",
+    user=None,
+    company=None,
+) -> Delivery:
+    """Record one message for sending and publish its send task after commit.
+
+    The delivery exists once the surrounding transaction commits, whatever happens to the broker. A
+    suspended destination gets a delivery that is already cancelled (with the reason), so the caller can
+    show it. ``unsubscribe_url`` (e-mail only) adds RFC 8058 one-click List-Unsubscribe headers.
+    Raises DeliveryError for an unknown channel or purpose or an empty destination or body.
+    """
+    if channel not in Channel.values:
+        raise DeliveryError(f"unknown channel {channel!r}")
+    if purpose not in Purpose.values:
+        raise DeliveryError(f"unknown purpose {purpose!r}")
+    destination = _normalise(channel, destination)
+    if not destination or not body:
+        raise DeliveryError("a delivery needs a destination and a body")
+    now = timezone.now()
+    delivery = Delivery(
+        user=user,
+        company=company,
+        channel=channel,
+        destination=destination,
+        purpose=purpose,
+        subject=subject,
+        body=body,
+        html_body=html_body,
+        unsubscribe_url=unsubscribe_url if channel == Channel.EMAIL else "",
+        next_attempt_at=now,
+        relayed_at=now,
+    )
+    suspension = _suspension(channel, destination)
+    if suspension is not None:
+        delivery.status = DeliveryStatus.CANCELLED
+        delivery.next_attempt_at = None
+        delivery.last_error = f"destination suspended: {suspension.get_reason_display()}"
+        delivery.error_code = suspension.error_code
+        delivery.save()
+        log.info("delivery %s to %s cancelled: destination suspended", delivery.pk, delivery.masked_destination)
+        return delivery
+    delivery.save()
+    transaction.on_commit(lambda: _enqueue([delivery.pk]))
+    return delivery
+
+
+def _suspension(channel: str, destination: str) -> SuspendedDestination | None:
+    return SuspendedDestination.objects.filter(channel=channel, destination=destination).first()
+
+
+def is_suspended(*, channel: str, destination: str) -> bool:
+    """Must nothing be sent to this destination on this channel (a permanent failure suspended it)?"""
+    return SuspendedDestination.objects.filter(channel=channel, destination=_normalise(channel, destination)).exists()
+
+
+def suspend_destination(
+    *, channel: str, destination: str, reason: str, error_code: str = "", detail: str = "", delivery=None
+) -> SuspendedDestination:
+    """Stop every send to this destination until ``clear_suspension``; idempotent (first reason kept)."""
+    suspension, _ = SuspendedDestination.objects.get_or_create(
+        channel=channel,
+        destination=_normalise(channel, destination),
+        defaults={
+            "reason": reason,
+            "error_code": error_code,
+            "detail": detail,
+            "delivery": delivery,
+            "user": getattr(delivery, "user", None),
+        },
+    )
+    return suspension
+
+
+@transaction.atomic
+def clear_suspension(*, channel: str, destination: str, opted_in: bool = False) -> bool:
+    """Lift a suspension, e.g. when the user verifies the destination again. Returns whether one was lifted.
+
+    A number that opted out (Twilio 21610, the recipient sent STOP) is lifted only with ``opted_in=True``:
+    the recipient must have opted in again (sent START), or Twilio keeps refusing it.
+    """
+    suspensions = SuspendedDestination.objects.filter(channel=channel, destination=_normalise(channel, destination))
+    if not opted_in:
+        suspensions = suspensions.exclude(reason=SuspensionReason.OPTED_OUT)
+    deleted, _ = suspensions.delete()
+    return deleted > 0
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before attempt ``attempts + 1``: exponential back-off with full jitter, capped."""
+    base = settings.NOTIFICATIONS_RETRY_BASE_SECONDS
+    ceiling = min(settings.NOTIFICATIONS_RETRY_MAX_SECONDS, base * 2 ** max(0, attempts - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not security
+
+
+def _claim(delivery_id: int) -> bool:
+    now = timezone.now()
+    return (
+        Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.QUEUED, next_attempt_at__lte=now).update(
+            status=DeliveryStatus.SENDING,
+            attempts=F("attempts") + 1,
+            claimed_at=now,
+            next_attempt_at=now + datetime.timedelta(seconds=settings.NOTIFICATIONS_SENDING_TIMEOUT),
+            updated_at=now,
+        )
+        == 1
+    )
+
+
+def send_delivery(*, delivery_id: int) -> None:
+    """Send one delivery if it is queued and due, and record what happened.
+
+    Claims the row first (queued and due → sending); a delivery that is gone, already claimed, finished
+    or not yet due is left alone, so running this twice sends once. Then: a suspended destination is
+    cancelled, and so is an event alert the recipient may no longer get (``events.fanout.alert_stop_reason``);
+    otherwise one send through the channel, and the outcome — sent, a retry scheduled in
+    ``next_attempt_at``, failed (and the destination suspended when the error says so), or, when the
+    provider may have accepted it, a wait for its status callback.
+    """
+    if not _claim(delivery_id):
+        return
+    delivery = Delivery.objects.get(pk=delivery_id)
+    if delivery.event_id is not None and delivery.purpose == Purpose.ALERT:
+        # PRODUCT.md rule 6: access, agreement and watch are checked again as they are now (one query).
+        from events.fanout import alert_stop_reason
+
+        reason = alert_stop_reason(delivery)
+        if reason:
+            _finish(delivery, status=DeliveryStatus.CANCELLED, last_error=reason)
+            log.info("delivery %s to %s %s", delivery.pk, delivery.masked_destination, reason)
+            return
+    suspension = _suspension(delivery.channel, delivery.destination)
+    if suspension is not None:
+        _finish(
+            delivery,
+            status=DeliveryStatus.CANCELLED,
+            last_error=f"destination suspended: {suspension.get_reason_display()}",
+            error_code=suspension.error_code,
+        )
+        return
+    try:
+        acquire(delivery.channel)
+        provider_id = get_channel(delivery.channel).send(delivery)
+    except RateLimited:
+        _retry_later(delivery, ChannelError("local rate limit", kind="transient"), count_attempt=False)
+    except ChannelError as error:
+        _record_failure(delivery, error)
+    except Exception as error:
+        # A bug or a misconfiguration: keep the delivery and try again later rather than lose it.
+        log.exception("delivery %s: unexpected error while sending", delivery.pk)
+        _retry_later(delivery, ChannelError(f"unexpected {type(error).__name__}", kind="transient"))
+    else:
+        _record_sent(delivery, provider_id)
+
+
+def _record_sent(delivery: Delivery, provider_id: str) -> None:
+    now = timezone.now()
+    updated = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
+        status=DeliveryStatus.SENT,
+        provider_id=provider_id,
+        sent_at=now,
+        next_attempt_at=None,
+        last_error="",
+        error_code="",
+        updated_at=now,
+    )
+    if not updated:
+        # A status callback got there first; it may not know the provider id yet.
+        Delivery.objects.filter(pk=delivery.pk, provider_id="").update(provider_id=provider_id, updated_at=now)
+    log.info("delivery %s to %s sent", delivery.pk, delivery.masked_destination)
+
+
+def _finish(delivery: Delivery, *, status: str, last_error: str, error_code: str = "") -> bool:
+    now = timezone.now()
+    return bool(
+        Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
+            status=status, last_error=last_error, error_code=error_code, next_attempt_at=None, updated_at=now
+        )
+    )
+
+
+def _retry_later(delivery: Delivery, error: ChannelError, *, count_attempt: bool = True) -> None:
+    attempts = delivery.attempts if count_attempt else delivery.attempts - 1
+    if attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS:
+        _finish(
+            delivery,
+            status=DeliveryStatus.FAILED,
+            last_error=f"gave up after {attempts} attempts: {error}",
+            error_code=error.code,
+        )
+        log.warning("delivery %s to %s failed: %s", delivery.pk, delivery.masked_destination, error)
+        return
+    now = timezone.now()
+    Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
+        status=DeliveryStatus.QUEUED,
+        attempts=attempts,
+        next_attempt_at=now + datetime.timedelta(seconds=retry_delay(max(1, attempts))),
+        relayed_at=None,  # the relay publishes it when due
+        last_error=str(error),
+        error_code=error.code,
+        updated_at=now,
+    )
+    log.info("delivery %s to %s will be retried: %s", delivery.pk, delivery.masked_destination, error)
+
+
+def _record_failure(delivery: Delivery, error: ChannelError) -> None:
+    if error.kind == PERMANENT:
+        with transaction.atomic():
+            if error.suspension:
+                suspend_destination(
+                    channel=delivery.channel,
+                    destination=delivery.destination,
+                    reason=error.suspension,
+                    error_code=error.code,
+                    detail=error.message,
+                    delivery=delivery,
+                )
+            _finish(delivery, status=DeliveryStatus.FAILED, last_error=str(error), error_code=error.code)
+        log.warning("delivery %s to %s failed permanently: %s", delivery.pk, delivery.masked_destination, error)
+    elif error.kind == AMBIGUOUS:
+        now = timezone.now()
+        Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
+            next_attempt_at=now + datetime.timedelta(seconds=settings.NOTIFICATIONS_AMBIGUOUS_WAIT_SECONDS),
+            last_error=str(error),
+            error_code=error.code,
+            updated_at=now,
+        )
+        log.warning(
+            "delivery %s to %s: outcome unknown, waiting for the provider: %s",
+            delivery.pk,
+            delivery.masked_destination,
+            error,
+        )
+    else:
+        _retry_later(delivery, error)
+
+
+def relay_due_deliveries(*, limit: int | None = None) -> list[int]:
+    """Publish send tasks for deliveries that are due and for sends that never reported back.
+
+    Rows are taken with ``SELECT … FOR UPDATE SKIP LOCKED``, so several relays (beat on several machines)
+    never take the same row. A queued row is published when due and not published within the last
+    ``NOTIFICATIONS_RELAY_LEASE_SECONDS`` (a lost task or a lost on_commit is published again). A sending
+    row past its deadline (worker crash, or no status callback after an ambiguous send) goes back to
+    queued for a bounded resend, or fails when attempts or ambiguous resends are used up.
+    Returns the ids published.
+    """
+    limit = limit or settings.NOTIFICATIONS_RELAY_LIMIT
+    now = timezone.now()
+    lease = now - datetime.timedelta(seconds=settings.NOTIFICATIONS_RELAY_LEASE_SECONDS)
+    with transaction.atomic():
+        overdue = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(status=DeliveryStatus.SENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .only("pk", "attempts", "ambiguous_resends", "last_error", "error_code", "provider_id")[:limit]
+        )
+        for delivery in overdue:
+            ambiguous = delivery.last_error.startswith(AMBIGUOUS)
+            if delivery.provider_id:
+                # The provider acknowledged the message (a callback told us): never resend it.
+                Delivery.objects.filter(pk=delivery.pk).update(
+                    status=DeliveryStatus.SENT, next_attempt_at=None, sent_at=now, updated_at=now
+                )
+            elif delivery.attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS or (
+                ambiguous and delivery.ambiguous_resends >= settings.NOTIFICATIONS_MAX_AMBIGUOUS_RESENDS
+            ):
+                Delivery.objects.filter(pk=delivery.pk).update(
+                    status=DeliveryStatus.FAILED,
+                    next_attempt_at=None,
+                    last_error=f"no outcome after {delivery.attempts} attempts: "
+                    + (delivery.last_error or "worker lost"),
+                    updated_at=now,
+                )
+            else:
+                Delivery.objects.filter(pk=delivery.pk).update(
+                    status=DeliveryStatus.QUEUED,
+                    next_attempt_at=now,
+                    relayed_at=None,
+                    ambiguous_resends=F("ambiguous_resends") + (1 if ambiguous else 0),
+                    last_error=delivery.last_error or "worker lost while sending",
+                    updated_at=now,
+                )
+        due = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(status=DeliveryStatus.QUEUED, next_attempt_at__lte=now)
+            .filter(Q(relayed_at__isnull=True) | Q(relayed_at__lt=lease))
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if due:
+            Delivery.objects.filter(pk__in=due).update(relayed_at=now)
+            transaction.on_commit(lambda: _enqueue(due))
+    if overdue or due:
+        log.info("relay: %d overdue sends requeued or failed, %d deliveries published", len(overdue), len(due))
+    return due
+
+
+@transaction.atomic
+def retry_deliveries(*, delivery_ids: Iterable[int]) -> int:
+    """Put failed deliveries back in the queue with fresh attempts (staff's retry). Returns how many.
+
+    Deliveries to a suspended destination are not retried: lift the suspension first.
+    """
+    now = timezone.now()
+    failed = Delivery.objects.select_for_update().filter(pk__in=list(delivery_ids), status=DeliveryStatus.FAILED)
+    ids = [d.pk for d in failed if not _suspension(d.channel, d.destination)]
+    count = Delivery.objects.filter(pk__in=ids).update(
+        status=DeliveryStatus.QUEUED,
+        attempts=0,
+        ambiguous_resends=0,
+        next_attempt_at=now,
+        relayed_at=now,
+        updated_at=now,
+    )
+    if ids:
+        transaction.on_commit(lambda: _enqueue(ids))
+    return count
+
+
+# Twilio's MessageStatus → our status (None: no change of ours, only the provider's status is kept).
+TWILIO_STATUSES = {
+    "accepted": None,
+    "scheduled": None,
+    "queued": None,
+    "sending": None,
+    "sent": DeliveryStatus.SENT,
+    "delivered": DeliveryStatus.DELIVERED,
+    "read": DeliveryStatus.DELIVERED,
+    "undelivered": DeliveryStatus.FAILED,
+    "failed": DeliveryStatus.FAILED,
+    "canceled": DeliveryStatus.FAILED,
+}
+
+
+@transaction.atomic
+def record_sms_status(*, delivery_id: int, message_sid: str, status: str, error_code: str = "") -> bool:
+    """Apply one Twilio status callback to the delivery; returns whether anything changed.
+
+    Idempotent and monotonic: a callback for an unknown delivery, for another message than the one we
+    recorded, or one that would move the delivery backwards (``sent`` after ``delivered``) changes
+    nothing. A failure whose code says the number is unusable (e.g. 30006, landline) suspends it.
+    """
+    from .channels.sms import SUSPENDING_CODES
+
+    delivery = Delivery.objects.select_for_update().filter(pk=delivery_id, channel=Channel.SMS).first()
+    if delivery is None:
+        return False
+    if delivery.provider_id and message_sid and delivery.provider_id != message_sid:
+        return False
+    new_status = TWILIO_STATUSES.get(status)
+    if new_status is None or STATUS_RANK[new_status] <= STATUS_RANK[delivery.status]:
+        if delivery.provider_id or not message_sid:
+            return False
+        # An ambiguous send: the first callback tells us the provider did accept it.
+        # A resend already scheduled must not happen: the provider has the message.
+        delivery.provider_id = message_sid
+        delivery.provider_status = status
+        if delivery.status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING):
+            delivery.status = DeliveryStatus.SENDING
+            delivery.next_attempt_at = timezone.now() + datetime.timedelta(
+                seconds=settings.NOTIFICATIONS_SENDING_TIMEOUT
+            )
+        delivery.save(update_fields=["status", "provider_id", "provider_status", "next_attempt_at", "updated_at"])
+        return True
+    now = timezone.now()
+    delivery.status = new_status
+    delivery.provider_status = status
+    delivery.provider_id = delivery.provider_id or message_sid
+    delivery.next_attempt_at = None
+    if new_status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED):
+        delivery.sent_at = delivery.sent_at or now
+        delivery.last_error = ""
+        delivery.error_code = ""
+    if new_status == DeliveryStatus.DELIVERED:
+        delivery.delivered_at = now
+    if new_status == DeliveryStatus.FAILED:
+        delivery.error_code = error_code
+        delivery.last_error = f"permanent: Twilio reported {status}" + (f" ({error_code})" if error_code else "")
+        if error_code in SUSPENDING_CODES:
+            suspend_destination(
+                channel=delivery.channel,
+                destination=delivery.destination,
+                reason=SUSPENDING_CODES[error_code],
+                error_code=error_code,
+                detail=delivery.last_error,
+                delivery=delivery,
+            )
+    delivery.save()
+    log.info("delivery %s to %s: Twilio reported %s", delivery.pk, delivery.masked_destination, status)
+    return True

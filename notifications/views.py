@@ -1,0 +1,122 @@
+"""Twilio's status webhook, /healthz, and the development outbox."""
+
+import email
+import email.policy
+import logging
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+from django.http import Http404, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from twilio.request_validator import RequestValidator
+
+from .liveness import seconds_since_task_consumed
+from .services import record_sms_status
+
+log = logging.getLogger(__name__)
+
+
+@csrf_exempt  # Twilio cannot send our CSRF token; the request is authenticated by its signature instead
+@require_POST
+def twilio_status_callback(request, delivery_id: int):
+    """Apply Twilio's status for our delivery; 403 without a valid X-Twilio-Signature, else always 200.
+
+    The signature is checked against the URL we gave Twilio (PUBLIC_BASE_URL + path), which is also what
+    Twilio saw behind a TLS proxy.
+    """
+    url = settings.PUBLIC_BASE_URL.rstrip("/") + request.get_full_path()
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not settings.TWILIO_AUTH_TOKEN or not RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(
+        url, request.POST, signature
+    ):
+        log.warning("Twilio status callback for delivery %s refused: bad signature", delivery_id)
+        return HttpResponseForbidden("invalid signature")
+    record_sms_status(
+        delivery_id=delivery_id,
+        message_sid=request.POST.get("MessageSid", ""),
+        status=request.POST.get("MessageStatus", ""),
+        error_code=request.POST.get("ErrorCode", ""),
+    )
+    return HttpResponse(status=200)
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+
+def _broker_ok() -> bool:
+    from bevaka.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return True
+    except Exception:
+        return False
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    """JSON health for load balancers and monitoring: database, broker, and a worker consuming tasks.
+
+    200 when all three are fine, 503 otherwise. "Worker" means a task was started within
+    NOTIFICATIONS_WORKER_STALE_SECONDS (beat's relay runs every few seconds), not that a process exists.
+    """
+    since = seconds_since_task_consumed()
+    worker_ok = since is not None and since <= settings.NOTIFICATIONS_WORKER_STALE_SECONDS
+    checks = {"database": _database_ok(), "broker": _broker_ok(), "worker": worker_ok}
+    body = {
+        "status": "ok" if all(checks.values()) else "fail",
+        "database": "ok" if checks["database"] else "fail",
+        "broker": "ok" if checks["broker"] else "fail",
+        "worker": {
+            "status": "ok" if worker_ok else "fail",
+            "last_task_seconds_ago": None if since is None else round(since, 1),
+        },
+    }
+    return JsonResponse(body, status=200 if all(checks.values()) else 503)
+
+
+def _outbox_messages(limit: int = 50) -> list[dict]:
+    folder = Path(settings.NOTIFICATIONS_OUTBOX_DIR)
+    if not folder.is_dir():
+        return []
+    messages = []
+    for path in sorted(folder.glob("*.eml"), reverse=True)[:limit]:
+        parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        text = parsed.get_body(preferencelist=("plain",))
+        messages.append(
+            {
+                "to": parsed["To"],
+                "subject": parsed["Subject"],
+                "date": parsed["Date"],
+                "delivery": parsed["X-Bevaka-Delivery"],
+                "unsubscribe": parsed["List-Unsubscribe"],
+                "text": text.get_content() if text is not None else "",
+                "has_html": parsed.get_body(preferencelist=("html",)) is not None,
+            }
+        )
+    return messages
+
+
+@never_cache
+@require_GET
+def dev_outbox(request):
+    """The development outbox (DEBUG only; 404 otherwise): the newest mail the outbox backend saved."""
+    if not settings.DEBUG:
+        raise Http404("the dev outbox exists only in development")
+    context = {
+        "messages_sent": _outbox_messages(),
+        "fake_phone_url": settings.TWILIO_API_BASE_URL.rstrip("/") + "/_fake/messages.html",
+    }
+    return render(request, "notifications/dev_outbox.html", context)

@@ -1,0 +1,38 @@
+"""Session lifetime for logged-in users: an idle timeout (PSD2: 5 minutes) and an absolute lifetime.
+
+Each request of a logged-in user records its time in the session. A request that comes after
+``SESSION_IDLE_TIMEOUT`` seconds without activity, or ``SESSION_ABSOLUTE_LIFETIME`` after login, ends the
+session server-side (``logout`` flushes it) and sends the user to the login page.
+"""
+
+import time
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, resolve_url
+
+LAST_ACTIVITY_KEY = "signing_last_activity"
+LOGIN_TIME_KEY = "signing_login_time"
+
+
+class SessionTimeoutMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            now = time.time()
+            session = request.session
+            last = session.get(LAST_ACTIVITY_KEY)
+            started = session.setdefault(LOGIN_TIME_KEY, now)
+            if (last is not None and now - last > settings.SESSION_IDLE_TIMEOUT) or (
+                now - started > settings.SESSION_ABSOLUTE_LIFETIME
+            ):
+                logout(request)
+                if request.headers.get("Accept", "").startswith("application/json"):
+                    return JsonResponse({"loggedOut": True}, status=401)
+                return redirect(f"{resolve_url(settings.LOGIN_URL)}?inaktiv=1")
+            session[LAST_ACTIVITY_KEY] = now
+        return self.get_response(request)

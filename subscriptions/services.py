@@ -1,0 +1,216 @@
+"""Mina bevakningar: saving watches and verifying contact details (PRODUCT.md rules 5, 9).
+
+Each function is atomic, checks access itself, writes the audit log, and raises WatchError with a
+message safe to show the user.
+"""
+
+import datetime
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from agreements.models import Agreement, CaseType
+from audit.services import record
+from companies.access import has_service_access
+from companies.models import Company, User
+from companies.phone import parse_mobile_number
+from notifications.models import Channel, Purpose
+from notifications.services import clear_suspension, queue_delivery
+
+from .models import ContactVerification, VerifiedContact, Watch
+
+CODE_LIFETIME = datetime.timedelta(minutes=10)
+CODE_MAX_TRIES = 5
+RESEND_COOLDOWN = datetime.timedelta(seconds=60)
+CODES_PER_HOUR = 5
+
+
+class WatchError(Exception):
+    """A refused change to Mina bevakningar; ``str(error)`` says why."""
+
+
+def _agreement_codes(company: Company) -> set[str]:
+    agreement = Agreement.objects.filter(company=company, status=Agreement.Status.ACTIVE).first()
+    if agreement is None:
+        return set()
+    return set(agreement.case_types.values_list("code", flat=True))
+
+
+def verified_destination(*, user: User, channel: str) -> str | None:
+    contact = VerifiedContact.objects.filter(user=user, channel=channel).first()
+    return contact.destination if contact else None
+
+
+@transaction.atomic
+def save_watches(
+    *, user: User, company: Company, selections: dict[str, set[str]], ip_address: str | None = None
+) -> bool:
+    """Store which case types ``user`` watches in ``company`` and by which channels ("sms", "email").
+
+    A type missing from ``selections`` or with no channel is not watched. Refuses a type the agreement
+    does not include, and a channel whose contact detail is not verified. Returns whether anything changed.
+    """
+    if not has_service_access(user=user, company=company):
+        raise WatchError(_("Du har inte tillgång till tjänsten Bevaka ärenden för företaget."))
+    selections = {code: set(channels) for code, channels in selections.items() if channels}
+    allowed = _agreement_codes(company)
+    if outside := set(selections) - allowed:
+        raise WatchError(
+            _("Avtalet omfattar inte %(types)s. Bara ärenden som ingår i avtalet kan bevakas.")
+            % {"types": ", ".join(sorted(outside))}
+        )
+    for channel in {c for channels in selections.values() for c in channels}:
+        if channel not in Channel.values:
+            raise WatchError(_("Okänt sätt att få aviseringar."))
+        if verified_destination(user=user, channel=channel) is None:
+            raise WatchError(
+                _("Verifiera ditt mobilnummer innan du väljer sms.")
+                if channel == Channel.SMS
+                else _("Verifiera din e-postadress innan du väljer e-post.")
+            )
+
+    current = {
+        w.case_type.code: w
+        for w in Watch.objects.select_for_update().filter(user=user, company=company).select_related("case_type")
+    }
+    before = {code: sorted(_channels(w)) for code, w in current.items()}
+    after = {code: sorted(channels) for code, channels in selections.items()}
+    if before == after:
+        return False
+    types = {t.code: t for t in CaseType.objects.filter(code__in=selections)}
+    for code, watch in current.items():
+        if code not in selections:
+            watch.delete()
+    for code, channels in selections.items():
+        Watch.objects.update_or_create(
+            user=user,
+            company=company,
+            case_type=types[code],
+            defaults={"by_sms": Channel.SMS in channels, "by_email": Channel.EMAIL in channels},
+        )
+    record(action="watch.change", actor=user, company=company, before=before, after=after, ip_address=ip_address)
+    return True
+
+
+def _channels(watch: Watch) -> set[str]:
+    return {c for c, on in ((Channel.SMS, watch.by_sms), (Channel.EMAIL, watch.by_email)) if on}
+
+
+def _code_hash(verification_id: int, code: str) -> str:
+    key = hashlib.sha256(f"contact-verification:{settings.SECRET_KEY}".encode()).digest()
+    return hmac.new(key, f"{verification_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def _clean_destination(channel: str, destination: str) -> str:
+    if channel == Channel.SMS:
+        return parse_mobile_number(destination)
+    destination = (destination or "").strip().lower()
+    try:
+        validate_email(destination)
+    except ValidationError:
+        raise ValidationError(_("Ange en e-postadress, till exempel namn@foretag.se."), code="invalid") from None
+    return destination
+
+
+@transaction.atomic
+def start_verification(*, user: User, channel: str, destination: str) -> ContactVerification:
+    """Send a 6-digit code to ``destination`` through the channel layer. Nothing changes until it is
+    entered (confirm_verification). Throttled: one code a minute, five an hour, per user and channel.
+
+    Raises ValidationError for a malformed destination, WatchError when throttled.
+    """
+    if channel not in Channel.values:
+        raise WatchError(_("Okänt sätt att få aviseringar."))
+    destination = _clean_destination(channel, destination)
+    User.objects.select_for_update().filter(pk=user.pk).first()  # one code at a time per user
+    now = timezone.now()
+    recent = ContactVerification.objects.filter(
+        user=user, channel=channel, created_at__gt=now - datetime.timedelta(hours=1)
+    )
+    latest = recent.order_by("-created_at").first()
+    if latest and latest.created_at > now - RESEND_COOLDOWN:
+        raise WatchError(_("Vänta en minut innan du begär en ny kod."))
+    if recent.count() >= CODES_PER_HOUR:
+        raise WatchError(_("Du har begärt för många koder. Försök igen om en timme."))
+    recent.filter(used_at__isnull=True).update(used_at=now)  # a new code replaces the old one
+    code = f"{secrets.randbelow(10**6):06d}"
+    verification = ContactVerification.objects.create(
+        user=user, channel=channel, destination=destination, code_hash="", expires_at=now + CODE_LIFETIME
+    )
+    verification.code_hash = _code_hash(verification.pk, code)
+    with translation.override(user.language):
+        body = render_to_string("notifications/sms/verification_code.txt", {"code": code}).strip()
+        subject = _("Din kod till Bevaka ärenden")
+    delivery = queue_delivery(
+        channel=channel,
+        destination=destination,
+        purpose=Purpose.VERIFICATION,
+        body=body,
+        subject=subject if channel == Channel.EMAIL else "",
+        user=user,
+    )
+    verification.delivery_id = delivery.pk
+    verification.save(update_fields=["code_hash", "delivery_id"])
+    return verification
+
+
+def confirm_verification(*, user: User, channel: str, code: str, ip_address: str | None = None) -> VerifiedContact:
+    """Check the code the user typed. Right: the destination becomes the user's verified contact for the
+    channel (and a suspension for opting out is lifted: they just proved they receive it). Wrong: one try
+    used — and kept, so the refusal is raised after the transaction commits; after five tries, or after
+    ten minutes, the code is dead. A code works once.
+    """
+    with transaction.atomic():
+        verification = (
+            ContactVerification.objects.select_for_update()
+            .filter(user=user, channel=channel, used_at__isnull=True)
+            .order_by("-created_at")
+            .first()
+        )
+        now = timezone.now()
+        if verification is None:
+            raise WatchError(_("Det finns ingen kod att verifiera. Begär en ny kod."))
+        if verification.expires_at <= now:
+            raise WatchError(_("Koden har gått ut. Begär en ny kod."))
+        if verification.attempts >= CODE_MAX_TRIES:
+            raise WatchError(_("För många felaktiga försök. Begär en ny kod."))
+        given = "".join(ch for ch in (code or "") if ch.isdigit())
+        if hmac.compare_digest(_code_hash(verification.pk, given), verification.code_hash):
+            return _mark_verified(user=user, verification=verification, now=now, ip_address=ip_address)
+        verification.attempts += 1
+        verification.save(update_fields=["attempts"])
+    left = CODE_MAX_TRIES - verification.attempts
+    if left <= 0:
+        raise WatchError(_("För många felaktiga försök. Begär en ny kod."))
+    raise WatchError(_("Fel kod. Du har %(left)d försök kvar.") % {"left": left})
+
+
+def _mark_verified(*, user: User, verification: ContactVerification, now, ip_address: str | None) -> VerifiedContact:
+    channel = verification.channel
+    verification.used_at = now
+    verification.save(update_fields=["used_at"])
+    before = verified_destination(user=user, channel=channel)
+    contact, _created = VerifiedContact.objects.update_or_create(
+        user=user, channel=channel, defaults={"destination": verification.destination, "verified_at": now}
+    )
+    field = "mobile_number" if channel == Channel.SMS else "email"
+    setattr(user, field, verification.destination)
+    user.save(update_fields=[field])
+    clear_suspension(channel=channel, destination=verification.destination, opted_in=True)
+    record(
+        action="contact.verified",
+        actor=user,
+        company=None,
+        before={"channel": channel, "changed": before is not None and before != verification.destination},
+        after={"channel": channel},
+        ip_address=ip_address,
+    )
+    return contact

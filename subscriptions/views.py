@@ -1,0 +1,137 @@
+"""Mina bevakningar, as the bank's help page says: the page shows the settings; Ändra → change → Spara."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from agreements.models import Agreement
+from audit.services import client_ip
+from companies.access import has_service_access
+from companies.models import Membership, SigningMandate
+from companies.selectors import get_membership_or_404
+from companies.views import company_context
+from notifications.models import Channel
+
+from . import selectors, services
+from .forms import CodeForm, ContactForm, WatchForm
+
+
+def _page_context(request: HttpRequest, membership: Membership, **extra) -> dict:
+    company = membership.company
+    agreement = Agreement.objects.filter(company=company, status=Agreement.Status.ACTIVE).first()
+    context = company_context(
+        request,
+        membership,
+        nav="my-watches",
+        agreement=agreement,
+        has_access=has_service_access(user=request.user, company=company),
+        notices=selectors.take_notices(user=request.user, company=company),
+        **extra,
+    )
+    if not context["has_access"]:
+        people = Membership.objects.filter(company=company, user__is_active=True).select_related("user")
+        context["signatories"] = [m for m in people if m.signing_mandate != SigningMandate.NONE]
+        context["permission_admins"] = [m for m in people if m.is_permission_admin]
+    return context
+
+
+@login_required
+@require_GET
+def my_watches(request: HttpRequest, company_id: int) -> HttpResponse:
+    """The read view: which case types the user watches and how, the contact details, sent alerts."""
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    context = _page_context(request, membership)
+    if context["has_access"]:
+        context.update(
+            rows=selectors.watch_rows(user=request.user, company=membership.company),
+            contacts=selectors.contact_states(user=request.user),
+            history=selectors.alert_history(
+                user=request.user, company=membership.company, page=request.GET.get("sida")
+            ),
+            contact_form=ContactForm(),
+            code_form=CodeForm(),
+        )
+    return render(request, "subscriptions/my_watches.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def edit_watches(request: HttpRequest, company_id: int) -> HttpResponse:
+    """Ändra: the agreement's case types, each with Sms / E-post; Spara stores and returns."""
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    company = membership.company
+    if not has_service_access(user=request.user, company=company):
+        raise Http404("no access to Bevaka ärenden in this company")
+    contacts = selectors.contact_states(user=request.user)
+    verified = {channel for channel, state in contacts.items() if state.verified}
+    rows = selectors.watch_rows(user=request.user, company=company)
+    form = WatchForm(request.POST or None, rows=rows, verified_channels=verified)
+    if request.method == "POST" and form.is_valid():
+        try:
+            changed = services.save_watches(
+                user=request.user,
+                company=company,
+                selections=form.selections(),
+                ip_address=client_ip(request),
+            )
+        except services.WatchError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, _("Dina bevakningar är sparade.") if changed else _("Inga ändringar att spara."))
+            return redirect("my-watches", company_id=company_id)
+    context = company_context(request, membership, nav="my-watches", form=form, contacts=contacts)
+    return render(request, "subscriptions/edit.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def change_contact(request: HttpRequest, company_id: int) -> HttpResponse:
+    """A new (or the same, unverified) mobile number or e-mail address: send a code to it."""
+    get_membership_or_404(user=request.user, company_id=company_id)
+    form = ContactForm(request.POST)
+    if form.is_valid():
+        channel = form.cleaned_data["channel"]
+        try:
+            services.start_verification(
+                user=request.user, channel=channel, destination=form.cleaned_data["destination"]
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        except services.WatchError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(
+                request,
+                _("Vi har skickat en kod i ett sms. Skriv in den nedan.")
+                if channel == Channel.SMS
+                else _("Vi har skickat en kod med e-post. Skriv in den nedan."),
+            )
+    else:
+        messages.error(request, _("Ange ett mobilnummer eller en e-postadress."))
+    return redirect("my-watches", company_id=company_id)
+
+
+@login_required
+@require_POST
+def confirm_contact(request: HttpRequest, company_id: int) -> HttpResponse:
+    get_membership_or_404(user=request.user, company_id=company_id)
+    form = CodeForm(request.POST)
+    if form.is_valid():
+        try:
+            services.confirm_verification(
+                user=request.user,
+                channel=form.cleaned_data["channel"],
+                code=form.cleaned_data["code"],
+                ip_address=client_ip(request),
+            )
+        except services.WatchError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, _("Uppgiften är verifierad. Nu kan du välja att få aviseringar dit."))
+    else:
+        messages.error(request, _("Skriv in koden du fick."))
+    return redirect("my-watches", company_id=company_id)

@@ -1,0 +1,200 @@
+"""Real parts for the notification tests: the fake Twilio server (a process), an SMTP sink (aiosmtpd in a
+thread), and for the pipeline a Celery worker and beat (processes) on Redis and the PostgreSQL test database.
+"""
+
+import json
+import os
+import time
+import urllib.request
+
+import pytest
+
+from notifications.fakes.smtp_sink import SmtpSink
+from tests.harness import CELERY, MANAGE, start_process
+
+ACCOUNT_SID = "AC" + "1" * 32
+AUTH_TOKEN = "test-twilio-auth-token"
+SENDER = "Banken"
+
+
+class FakeTwilio:
+    """The running fake Twilio process, with its control endpoints."""
+
+    def __init__(self, process) -> None:
+        self.process = process
+        self.url = process.url
+
+    def _post(self, path: str, payload) -> object:
+        request = urllib.request.Request(
+            self.url + path,
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+
+    def reset(self) -> None:
+        self._post("/_fake/reset", {})
+        self._post("/_fake/config", {"rate_limit": 0, "latency_ms": 0, "callback_delay_ms": 20})
+
+    def fault(self, mode: str, **options) -> None:
+        self._post("/_fake/faults", {"mode": mode, **options})
+
+    def configure(self, **options) -> None:
+        self._post("/_fake/config", options)
+
+    def stats(self) -> dict:
+        with urllib.request.urlopen(self.url + "/_fake/stats", timeout=5) as response:
+            return json.loads(response.read())
+
+    def messages(self) -> list[dict]:
+        request = urllib.request.Request(self.url + "/_fake/messages", headers={"Accept": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+
+
+def start_fake_twilio() -> "FakeTwilio":
+    """A fake Twilio process on a free port, with the test credentials."""
+    process = start_process(
+        [
+            *MANAGE,
+            "fake_twilio",
+            "--port",
+            "0",
+            "--account-sid",
+            ACCOUNT_SID,
+            "--auth-token",
+            AUTH_TOKEN,
+            "--callback-delay-ms",
+            "20",
+        ],
+        ready=r"fake_twilio listening on (?P<url>http://127\.0\.0\.1:\d+)",
+    )
+    return FakeTwilio(process)
+
+
+@pytest.fixture(scope="session")
+def fake_twilio_server():
+    server = start_fake_twilio()
+    yield server
+    server.process.stop()
+
+
+@pytest.fixture
+def fake_twilio(fake_twilio_server):
+    fake_twilio_server.reset()
+    return fake_twilio_server
+
+
+@pytest.fixture(scope="session")
+def smtp_sink_server():
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def smtp_sink(smtp_sink_server):
+    smtp_sink_server.reset()
+    return smtp_sink_server
+
+
+def notification_settings(*, fake_url: str, sink_port: int, public_base_url: str) -> dict[str, object]:
+    """Settings for sending through the fakes with short clocks (for the test process and the workers)."""
+    return {
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_FROM": SENDER,
+        "TWILIO_MESSAGING_SERVICE_SID": "",
+        "TWILIO_API_BASE_URL": fake_url,
+        "TWILIO_TIMEOUT": 1.0,
+        "PUBLIC_BASE_URL": public_base_url,
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": sink_port,
+        "EMAIL_TIMEOUT": 2.0,
+        "NOTIFICATIONS_RETRY_BASE_SECONDS": 0.2,
+        "NOTIFICATIONS_RETRY_MAX_SECONDS": 1.0,
+        "NOTIFICATIONS_SENDING_TIMEOUT": 4.0,
+        "NOTIFICATIONS_AMBIGUOUS_WAIT_SECONDS": 1.5,
+        "NOTIFICATIONS_RELAY_INTERVAL": 0.3,
+        "NOTIFICATIONS_RELAY_LEASE_SECONDS": 3.0,
+    }
+
+
+@pytest.fixture
+def send_settings(settings, fake_twilio, smtp_sink):
+    """The test process sends through the fake Twilio server and the SMTP sink (callbacks go nowhere)."""
+    for key, value in notification_settings(
+        fake_url=fake_twilio.url, sink_port=smtp_sink.port, public_base_url="http://127.0.0.1:9"
+    ).items():
+        setattr(settings, key, value)
+    return settings
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, message: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; return that, or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} not reached in {timeout}s (last: {value!r})")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="package")
+def pipeline(django_db_setup, django_db_blocker, live_server, fake_twilio_server, smtp_sink_server, tmp_path_factory):
+    # Package-scoped, like the events tests' pipeline: the two consume the same Redis queue, so only one
+    # may be alive at a time, or each takes the other's tasks and sends them through the wrong fakes.
+    """A Celery worker (prefork, 2 children) and beat on Redis and the test database, sending through the
+    fake Twilio server and the SMTP sink; Twilio's callbacks reach the live server."""
+    from django.db import connection
+
+    from bevaka.celery import app
+
+    with django_db_blocker.unblock():
+        database = connection.settings_dict["NAME"]
+    values = notification_settings(
+        fake_url=fake_twilio_server.url, sink_port=smtp_sink_server.port, public_base_url=live_server.url
+    )
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        **{key: str(value) for key, value in values.items()},
+        "DJANGO_SETTINGS_MODULE": "bevaka.settings_test",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{database}",
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/13"),
+        "SMS_RATE_PER_SECOND": "40",
+        "CELERY_BEAT_SCHEDULE_FILENAME": str(tmp_path_factory.mktemp("beat") / "schedule"),
+    }
+    app.control.purge()  # leftovers of an earlier run in our own Redis db
+    worker = start_process(
+        [
+            *CELERY,
+            "-A",
+            "bevaka",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"notify-{os.getpid()}@%h",
+        ],
+        env=env,
+        ready=r"celery@\S+ ready|notify-\S+ ready",
+        timeout=60,
+    )
+    beat = start_process(
+        [*CELERY, "-A", "bevaka", "beat", "--loglevel", "INFO"], env=env, ready=r"beat: Starting", timeout=60
+    )
+    yield type("Pipeline", (), {"worker": worker, "beat": beat, "env": env, "settings": values})
+    beat.stop()
+    worker.stop()

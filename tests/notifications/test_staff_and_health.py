@@ -1,0 +1,160 @@
+"""The admin for deliveries (support reads, operations retries), /healthz and the dev outbox."""
+
+import time
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from companies.staff import OPERATIONS_GROUP, SUPPORT_GROUP
+from notifications.liveness import record_task_consumed
+from notifications.models import Delivery, DeliveryStatus
+from tests.factories import CompanyFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def staff(group_name: str):
+    user = UserFactory(is_staff=True)
+    user.groups.add(Group.objects.get(name=group_name))
+    return user
+
+
+@pytest.fixture
+def failed_delivery():
+    return Delivery.objects.create(
+        channel="sms",
+        destination="+46701234567",
+        purpose="alert",
+        body="Nytt ärende",
+        company=CompanyFactory(),
+        status=DeliveryStatus.FAILED,
+        attempts=6,
+        last_error="transient: gave up",
+    )
+
+
+def test_support_sees_deliveries_with_masked_destinations_and_cannot_retry(client, failed_delivery):
+    client.force_login(staff(SUPPORT_GROUP))
+    page = client.get(reverse("admin:notifications_delivery_changelist"))
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert "+46 70*** **67" in content
+    assert "+46701234567" not in content
+    assert "retry_failed" not in content
+
+
+def test_the_admin_filters_by_status_channel_and_company(client, failed_delivery):
+    client.force_login(staff(SUPPORT_GROUP))
+    url = reverse("admin:notifications_delivery_changelist")
+    page = client.get(
+        url,
+        {
+            "status__exact": "failed",
+            "channel__exact": "sms",
+            "company__id__exact": failed_delivery.company_id,
+        },
+    )
+    assert page.status_code == 200
+    assert page.context["cl"].result_count == 1
+    assert client.get(url, {"status__exact": "delivered"}).context["cl"].result_count == 0
+
+
+def test_operations_retries_failed_deliveries(client, failed_delivery, django_capture_on_commit_callbacks):
+    client.force_login(staff(OPERATIONS_GROUP))
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(
+            reverse("admin:notifications_delivery_changelist"),
+            {"action": "retry_failed", "_selected_action": [failed_delivery.pk]},
+        )
+    assert response.status_code == 302
+    failed_delivery.refresh_from_db()
+    assert failed_delivery.status == DeliveryStatus.QUEUED
+    assert failed_delivery.attempts == 0
+
+
+def test_support_cannot_post_the_retry_action(client, failed_delivery):
+    client.force_login(staff(SUPPORT_GROUP))
+    client.post(
+        reverse("admin:notifications_delivery_changelist"),
+        {"action": "retry_failed", "_selected_action": [failed_delivery.pk]},
+    )
+    failed_delivery.refresh_from_db()
+    assert failed_delivery.status == DeliveryStatus.FAILED
+
+
+def test_the_admin_never_shows_a_verification_code(client):
+    delivery = Delivery.objects.create(
+        channel="sms",
+        destination="+46701234567",
+        purpose="verification",
+        body="Din kod är 481516.",
+    )
+    client.force_login(staff(SUPPORT_GROUP))
+    page = client.get(reverse("admin:notifications_delivery_change", args=[delivery.pk]))
+    assert page.status_code == 200
+    assert "481516" not in page.content.decode()
+
+
+def test_healthz_reports_database_broker_and_a_worker_that_consumed_a_task_recently(client, settings):
+    record_task_consumed()
+    response = client.get(reverse("healthz"))
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["database"] == "ok" and body["broker"] == "ok" and body["worker"]["status"] == "ok"
+
+
+def test_healthz_fails_when_no_worker_consumed_a_task_recently(client, settings):
+    record_task_consumed()
+    time.sleep(0.2)
+    settings.NOTIFICATIONS_WORKER_STALE_SECONDS = 0.1
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503
+    assert response.json()["worker"]["status"] == "fail"
+
+
+def test_healthz_fails_when_the_broker_is_unreachable(client, settings):
+    from bevaka.celery import app
+
+    record_task_consumed()
+    previous = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    try:
+        response = client.get(reverse("healthz"))
+    finally:
+        app.conf.broker_url = previous
+    assert response.status_code == 503
+    assert response.json()["broker"] == "fail"
+
+
+def test_the_dev_outbox_exists_only_in_debug(client, settings):
+    settings.DEBUG = False
+    assert client.get(reverse("dev-outbox")).status_code == 404
+
+
+def test_the_dev_outbox_lists_mail_sent_with_the_outbox_backend(client, settings, tmp_path):
+    from notifications.channels.email import EmailChannel
+
+    settings.DEBUG = True
+    settings.EMAIL_BACKEND = "notifications.mail.OutboxBackend"
+    settings.NOTIFICATIONS_OUTBOX_DIR = str(tmp_path)
+    delivery = Delivery.objects.create(
+        channel="email",
+        destination="anna@example.se",
+        purpose="alert",
+        subject="Nytt ärende hos Exempelbolaget",
+        body="Logga in i banken för att läsa det.",
+    )
+    EmailChannel().send(delivery)
+    page = client.get(reverse("dev-outbox"))
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert "Nytt ärende hos Exempelbolaget" in content
+    assert "Logga in i banken för att läsa det." in content
+
+
+def test_healthz_answers_over_plain_http_even_when_https_is_enforced(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    record_task_consumed()
+    assert client.get(reverse("healthz")).status_code == 200
+    assert client.get(reverse("help")).status_code == 301

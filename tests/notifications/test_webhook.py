@@ -1,0 +1,129 @@
+"""Twilio's status webhook, signed with the twilio library's own RequestValidator as Twilio does."""
+
+import pytest
+from django.urls import reverse
+from twilio.request_validator import RequestValidator
+
+from notifications.models import Delivery, DeliveryStatus, SuspendedDestination
+
+from .conftest import ACCOUNT_SID, AUTH_TOKEN
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC = "https://bank.example"
+
+
+@pytest.fixture(autouse=True)
+def webhook_settings(settings):
+    settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
+    settings.PUBLIC_BASE_URL = PUBLIC
+    return settings
+
+
+@pytest.fixture
+def delivery():
+    return Delivery.objects.create(
+        channel="sms",
+        destination="+46701234567",
+        purpose="alert",
+        body="x",
+        status=DeliveryStatus.SENT,
+        provider_id="SM" + "a" * 32,
+        attempts=1,
+    )
+
+
+def callback(client, delivery_id, status, *, sid="SM" + "a" * 32, token=AUTH_TOKEN, error_code=None, **extra):
+    path = reverse("twilio-status-callback", kwargs={"delivery_id": delivery_id})
+    params = {"AccountSid": ACCOUNT_SID, "MessageSid": sid, "MessageStatus": status, "To": "+46701234567"}
+    if error_code:
+        params["ErrorCode"] = error_code
+    params.update(extra)
+    signature = RequestValidator(token).compute_signature(PUBLIC + path, params)
+    return client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
+
+
+def test_a_signed_callback_marks_the_delivery_delivered(client, delivery):
+    response = callback(client, delivery.pk, "delivered")
+    assert response.status_code == 200
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED
+    assert delivery.delivered_at is not None
+    assert delivery.provider_status == "delivered"
+
+
+def test_a_forged_callback_gets_403_and_changes_nothing(client, delivery):
+    response = callback(client, delivery.pk, "failed", token="not-the-auth-token")
+    assert response.status_code == 403
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SENT
+
+
+def test_a_callback_without_a_signature_gets_403(client, delivery):
+    path = reverse("twilio-status-callback", kwargs={"delivery_id": delivery.pk})
+    assert client.post(path, {"MessageSid": delivery.provider_id, "MessageStatus": "failed"}).status_code == 403
+
+
+def test_a_signature_for_another_delivery_does_not_fit(client, delivery):
+    path = reverse("twilio-status-callback", kwargs={"delivery_id": delivery.pk})
+    params = {"MessageSid": delivery.provider_id, "MessageStatus": "failed"}
+    other = PUBLIC + reverse("twilio-status-callback", kwargs={"delivery_id": delivery.pk + 1})
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(other, params)
+    assert client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature).status_code == 403
+
+
+def test_an_out_of_order_callback_does_not_move_the_delivery_back(client, delivery):
+    callback(client, delivery.pk, "delivered")
+    assert callback(client, delivery.pk, "sent").status_code == 200
+    assert callback(client, delivery.pk, "queued").status_code == 200
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED
+    assert delivery.provider_status == "delivered"
+
+
+def test_the_same_callback_twice_is_harmless(client, delivery):
+    callback(client, delivery.pk, "delivered")
+    first = Delivery.objects.get(pk=delivery.pk).delivered_at
+    callback(client, delivery.pk, "delivered")
+    assert Delivery.objects.get(pk=delivery.pk).delivered_at == first
+
+
+def test_an_unknown_delivery_gets_200(client):
+    assert callback(client, 999_999, "delivered").status_code == 200
+
+
+def test_a_callback_for_another_message_changes_nothing(client, delivery):
+    callback(client, delivery.pk, "failed", sid="SM" + "b" * 32, error_code="30003")
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SENT
+
+
+def test_an_undelivered_callback_fails_the_delivery_with_the_code(client, delivery):
+    callback(client, delivery.pk, "undelivered", error_code="30003")
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.error_code == "30003"
+    assert not SuspendedDestination.objects.exists()
+
+
+def test_a_landline_callback_suspends_the_number(client, delivery):
+    callback(client, delivery.pk, "undelivered", error_code="30006")
+    assert SuspendedDestination.objects.get(destination="+46701234567").reason == "not_mobile"
+
+
+def test_a_first_callback_after_an_ambiguous_send_records_the_message_and_stops_a_resend(client, delivery):
+    Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.QUEUED, provider_id="")
+    callback(client, delivery.pk, "queued")
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SENDING  # no longer queued for a resend
+    assert delivery.provider_id == "SM" + "a" * 32
+
+
+def test_it_refuses_get(client, delivery):
+    path = reverse("twilio-status-callback", kwargs={"delivery_id": delivery.pk})
+    assert client.get(path).status_code == 405
+
+
+def test_a_callback_takes_a_bounded_number_of_queries(client, delivery, django_assert_max_num_queries):
+    with django_assert_max_num_queries(6):
+        callback(client, delivery.pk, "delivered")
