@@ -173,7 +173,7 @@ class Pipeline:
                 process.stop()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def events_pipeline(django_db_setup, django_db_blocker, fake_twilio_server, smtp_sink_server, tmp_path_factory):
     from django.db import connection
 

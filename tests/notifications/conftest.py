@@ -145,10 +145,11 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, message: s
         time.sleep(interval)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def pipeline(django_db_setup, django_db_blocker, live_server, fake_twilio_server, smtp_sink_server, tmp_path_factory):
-    # Package-scoped, like the events tests' pipeline: the two consume the same Redis queue, so only one
-    # may be alive at a time, or each takes the other's tasks and sends them through the wrong fakes.
+    # Module-scoped, like the events tests' pipeline: its beat relays every queued row of the test database
+    # and its worker takes every task on the shared Redis queue, so it must not outlive the module that
+    # needs it (other tests' rows would be relayed under them, the other pipeline's tasks taken).
     """A Celery worker (prefork, 2 children) and beat on Redis and the test database, sending through the
     fake Twilio server and the SMTP sink; Twilio's callbacks reach the live server."""
     from django.db import connection
