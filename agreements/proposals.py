@@ -87,5 +87,25 @@ class Proposal:
         return data
 
     @classmethod
+    def from_content(
+        cls, content: str, *, company_id: int, is_sole_proprietorship: bool, pending_id: int | None = None
+    ) -> "Proposal":
+        """The proposal whose canonical content is ``content`` (a signed version's or a pending change's)."""
+        data = json.loads(content)
+        return cls(
+            company_id=company_id,
+            company_name=data["company"]["name"],
+            org_number=data["company"]["org_number"],
+            action=data["action"],
+            case_type_codes=tuple(data["case_types"]),
+            internet_bank=data["internet_bank"],
+            is_sole_proprietorship=is_sole_proprietorship,
+            base_version=data["base_version"],
+            terms_version=data["terms_version"],
+            date=data["date"],
+            pending_id=pending_id,
+        )
+
+    @classmethod
     def from_session(cls, data: dict) -> "Proposal":
         return cls(**{**data, "case_type_codes": tuple(data["case_type_codes"])})

@@ -234,21 +234,10 @@ def apply_signed_proposal(*, proposal: Proposal, signer: User, evidence, ip_addr
 
 def proposal_for_pending(pending: PendingAgreementChange) -> Proposal:
     """The proposal a second signatory signs: exactly the content the first one signed."""
-    import json
-
-    data = json.loads(pending.content)
-    company = pending.company
-    return Proposal(
-        company_id=company.pk,
-        company_name=data["company"]["name"],
-        org_number=data["company"]["org_number"],
-        action=data["action"],
-        case_type_codes=tuple(data["case_types"]),
-        internet_bank=data["internet_bank"],
-        is_sole_proprietorship=company.is_sole_proprietorship,
-        base_version=data["base_version"],
-        terms_version=data["terms_version"],
-        date=data["date"],
+    return Proposal.from_content(
+        pending.content,
+        company_id=pending.company_id,
+        is_sole_proprietorship=pending.company.is_sole_proprietorship,
         pending_id=pending.pk,
     )
 

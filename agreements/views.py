@@ -5,6 +5,7 @@ Avsluta → Avsluta → bekräftelse."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,10 +15,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.services import client_ip
 from companies.access import has_service_access, memberships_with_service_access
-from companies.models import Authority, Membership, SigningMandate
-from companies.selectors import get_membership_or_404
+from companies.models import MANAGE_CASE_WATCH, Authority, CompanyUserObjectPermission, Membership
+from companies.selectors import get_membership_or_404, signatories_of
 from companies.views import company_context
 from signing.services import SigningError, consume_signature, start_signature
+from subscriptions.hooks import watch_counts
 
 from . import services
 from .forms import AgreementForm, SigningMethodForm
@@ -28,14 +30,6 @@ PROPOSAL_KEY = "agreement-proposal:{company_id}"
 ORDER_KEY = "agreement-order:{company_id}"
 DONE_KEY = "agreement-done:{company_id}"
 PURPOSE = "bevaka_arenden.agreement"
-
-
-def _signatories(company_id: int):
-    return (
-        Membership.objects.filter(company_id=company_id, user__is_active=True)
-        .exclude(signing_mandate=SigningMandate.NONE)
-        .select_related("user")
-    )
 
 
 @login_required
@@ -56,7 +50,7 @@ def service_page(request: HttpRequest, company_id: int) -> HttpResponse:
         version=version,
         pending=services.open_pending_change(company=company),
         has_access=has_service_access(user=request.user, company=company),
-        signatories=_signatories(company_id),
+        signatories=signatories_of(company_id=company_id),
     )
     if agreement is None and membership.is_signatory:
         context["form"] = AgreementForm(sole_proprietorship=company.is_sole_proprietorship)
@@ -95,7 +89,7 @@ def connect(request: HttpRequest, company_id: int) -> HttpResponse:
         else:
             return _store_proposal(request, proposal)
     context = company_context(
-        request, membership, nav="service", agreement=None, form=form, signatories=_signatories(company_id)
+        request, membership, nav="service", agreement=None, form=form, signatories=signatories_of(company_id=company_id)
     )
     return render(request, "agreements/service.html", context, status=400)
 
@@ -216,8 +210,6 @@ def signed(request: HttpRequest, company_id: int) -> HttpResponse:
 
 
 def _complete(request: HttpRequest, proposal: Proposal, order_id: str) -> services.SignedResult:
-    from django.db import transaction
-
     # One transaction: a refused action leaves the signature unused, so nothing is half-done.
     with transaction.atomic():
         evidence = consume_signature(
@@ -250,27 +242,13 @@ def receipt(request: HttpRequest, company_id: int, version_id: int) -> HttpRespo
         )
     except AgreementVersion.DoesNotExist:
         raise Http404("no such version") from None
-    proposal = Proposal.from_session({**_proposal_fields(version), "pending_id": None})
+    proposal = Proposal.from_content(
+        version.content,
+        company_id=company_id,
+        is_sole_proprietorship=version.agreement.company.is_sole_proprietorship,
+    )
     context = company_context(request, membership, nav="service", version=version, proposal=proposal)
     return render(request, "agreements/receipt.html", context)
-
-
-def _proposal_fields(version: AgreementVersion) -> dict:
-    import json
-
-    data = json.loads(version.content)
-    return {
-        "company_id": version.agreement.company_id,
-        "company_name": data["company"]["name"],
-        "org_number": data["company"]["org_number"],
-        "action": data["action"],
-        "case_type_codes": data["case_types"],
-        "internet_bank": data["internet_bank"],
-        "is_sole_proprietorship": version.agreement.company.is_sole_proprietorship,
-        "base_version": data["base_version"],
-        "terms_version": data["terms_version"],
-        "date": data["date"],
-    }
 
 
 @login_required
@@ -369,15 +347,11 @@ def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
         .filter(company=company, user_id__in=page_user_ids)
         .values_list("user_id", flat=True)
     )
-    from companies.models import MANAGE_CASE_WATCH, CompanyUserObjectPermission
-
     granted = set(
         CompanyUserObjectPermission.objects.filter(
             content_object=company, user_id__in=page_user_ids, permission__codename=MANAGE_CASE_WATCH
         ).values_list("user_id", flat=True)
     )
-    from subscriptions.hooks import watch_counts
-
     counts = watch_counts(company=company, user_ids=page_user_ids)
     rows = [
         {

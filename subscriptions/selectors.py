@@ -11,6 +11,7 @@ from companies.models import Company, User
 from notifications.models import Channel, Delivery, Purpose, SuspendedDestination
 
 from .models import ContactVerification, UserNotice, VerifiedContact, Watch
+from .services import CODE_MAX_TRIES
 
 HISTORY_DAYS = 90
 HISTORY_PAGE_SIZE = 25
@@ -58,7 +59,7 @@ def contact_states(*, user: User) -> dict[str, ContactState]:
     now = timezone.now()
     pending = {}
     for verification in ContactVerification.objects.filter(user=user, used_at__isnull=True, expires_at__gt=now):
-        if verification.attempts < 5:
+        if verification.attempts < CODE_MAX_TRIES:
             pending.setdefault(verification.channel, verification)
     destinations = {
         Channel.SMS: verified.get(Channel.SMS) or user.mobile_number,

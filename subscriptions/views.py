@@ -11,8 +11,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from agreements.models import Agreement
 from audit.services import client_ip
 from companies.access import has_service_access
-from companies.models import Membership, SigningMandate
-from companies.selectors import get_membership_or_404
+from companies.models import Membership
+from companies.selectors import get_membership_or_404, permission_admins_of, signatories_of
 from companies.views import company_context
 from notifications.models import Channel
 
@@ -33,9 +33,8 @@ def _page_context(request: HttpRequest, membership: Membership, **extra) -> dict
         **extra,
     )
     if not context["has_access"]:
-        people = Membership.objects.filter(company=company, user__is_active=True).select_related("user")
-        context["signatories"] = [m for m in people if m.signing_mandate != SigningMandate.NONE]
-        context["permission_admins"] = [m for m in people if m.is_permission_admin]
+        context["signatories"] = signatories_of(company_id=company.pk)
+        context["permission_admins"] = permission_admins_of(company_id=company.pk)
     return context
 
 
