@@ -43,3 +43,8 @@ messages: install
 	bash scripts/ensure-gettext.sh
 	DEBUG=true $(BIN)/python manage.py makemessages -l en --no-wrap --add-location=file --no-obsolete $(MAKEMESSAGES_IGNORE)
 	DEBUG=true $(BIN)/python manage.py compilemessages -l en $(MAKEMESSAGES_IGNORE)
+
+## make screenshots: the README's pictures, from the running app (scripts/screenshots.py, docs/screenshots/).
+screenshots: install
+	bash scripts/ensure-chromium.sh
+	$(BIN)/python scripts/screenshots.py
