@@ -15,7 +15,7 @@ from pathlib import Path
 import polib
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from tests.site_pages import customer_pages, staff_pages, visible_text
 
@@ -216,3 +216,46 @@ def test_dates_are_written_in_the_users_language_and_stockholm_time(client, demo
         "december",
     ]
     assert f"sedan {today.day} {months[today.month - 1]} {today.year}." in service
+
+
+MESSAGE_TEMPLATES = sorted(
+    str(p.relative_to(BASE_DIR / "templates"))
+    for folder in ("notifications/sms", "events/email", "subscriptions/email")
+    for p in (BASE_DIR / "templates" / folder).glob("*.*")
+)
+
+
+@pytest.mark.parametrize("name", MESSAGE_TEMPLATES)
+def test_every_sms_and_email_text_in_english_has_no_swedish_word(name):
+    """What an English-speaking user receives: every alert, code and notice, in each of its variants."""
+    from django.template.loader import render_to_string
+
+    company = type("Company", (), {"name": "Acme Ltd", "__str__": lambda self: "Acme Ltd"})()
+    swedish = _swedish_words()
+    for kind in ("types_removed", "agreement_ended", "access_lost"):
+        with translation.override("en"):
+            text = render_to_string(
+                name,
+                {
+                    "company": company,
+                    "case_type": "E-invoice received",
+                    "case_types": ["E-invoice received"],
+                    "code": "123456",
+                    "kind": kind,
+                    "unsubscribe_url": "https://bank.example/u",
+                },
+            )
+        assert text.strip()
+        assert sorted(_words(visible_text(text)) & swedish) == [], f"{name} ({kind})"
+
+
+@pytest.mark.django_db
+def test_a_pending_change_names_its_cases_in_the_readers_language(client, demo):
+    pages = customer_pages(demo, language="en")
+    pending = next(p for p in pages if p.name == "service, change pending joint signature")
+    client.force_login(pending.user)
+    assert "Cases: E-invoice received" in visible_text(
+        client.get(pending.url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    )
+    client.cookies["bevaka-language"] = "en"
+    assert "e_invoice" not in visible_text(client.get(pending.url).content.decode())
