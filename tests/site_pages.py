@@ -196,3 +196,19 @@ def visible_text(html: str) -> str:
     reader = Reader()
     reader.feed(html)
     return re.sub(r"\s+", " ", " ".join(reader.parts))
+
+
+def bankid_pages(demo, *, language: str = "sv") -> Iterator[SitePage]:
+    """The pages that wait for BankID (the mock BankID server must run): login with a QR code, and the
+    signing page of Mobile BankID and of BankID on card."""
+    visitor = Client()
+    visitor.cookies["bevaka-language"] = language
+    started = visitor.post(reverse("signing:login-start"), {"enhet": "annan"})
+    yield SitePage("login, waiting for Mobile BankID", None, started["Location"], visitor)
+
+    company = demo.exempelbolaget.pk
+    for method in ("bankid_mobile", "bankid_card"):
+        anna = _logged_in(demo.anna, language)
+        anna.post(reverse("agreements:connect", args=[company]), {"case_types": ALL})
+        started = anna.post(reverse("agreements:sign", args=[company]), {"method": method})
+        yield SitePage(f"sign page, {method}", demo.anna, started["Location"], anna)

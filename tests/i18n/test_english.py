@@ -17,7 +17,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from tests.site_pages import customer_pages, staff_pages, visible_text
+from tests.site_pages import bankid_pages, customer_pages, staff_pages, visible_text
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 CATALOGUES = sorted(p for p in BASE_DIR.glob("**/locale/en/LC_MESSAGES/django.po") if ".venv" not in p.parts)
@@ -138,6 +138,14 @@ def test_every_customer_page_in_english_has_no_swedish_word(client, demo):
     client.cookies["bevaka-language"] = "en"
     found, seen = _english_pages(client, customer_pages(demo, language="en"))
     assert seen >= 20
+    assert found == {}, "\n".join(f"{name}: {words}" for name, words in found.items())
+
+
+@pytest.mark.django_db
+@pytest.mark.slow
+def test_the_pages_that_wait_for_bankid_in_english_have_no_swedish_word(client, demo, mock_bankid):
+    found, seen = _english_pages(client, bankid_pages(demo, language="en"))
+    assert seen == 3
     assert found == {}, "\n".join(f"{name}: {words}" for name, words in found.items())
 
 
