@@ -11,6 +11,7 @@ the way a user would: the development login, Anslut with the säkerhetsdosa, Min
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -88,6 +89,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
+        shutil.rmtree(var_dir, ignore_errors=True)
     print(f"screenshots in {OUT}: {', '.join(sorted(p.name for p in OUT.glob('*.png')))}")
 
 
