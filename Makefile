@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format services check
+.PHONY: install run test lint format services check messages screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,17 @@ format: install
 services:
 	bash scripts/ensure-services.sh
 	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-gettext.sh
+
+## make messages: regenerate the English catalogues from the Swedish source strings and compile them.
+## New strings arrive untranslated (no fuzzy guesses); translate them in the .po files, then run it again.
+MAKEMESSAGES_IGNORE := --ignore=.venv --ignore=tests --ignore=var --ignore=staticfiles --ignore=docs --ignore=scripts
+messages: install
+	bash scripts/ensure-gettext.sh
+	DEBUG=true $(BIN)/python manage.py makemessages -l en --no-wrap --add-location=file --no-obsolete $(MAKEMESSAGES_IGNORE)
+	DEBUG=true $(BIN)/python manage.py compilemessages -l en $(MAKEMESSAGES_IGNORE)
+
+## make screenshots: the README's pictures, from the running app (scripts/screenshots.py, docs/screenshots/).
+screenshots: install
+	bash scripts/ensure-chromium.sh
+	$(BIN)/python scripts/screenshots.py

@@ -64,7 +64,7 @@ class Proposal:
         """(label, value) pairs shown on the signing step and the confirmation, in this order."""
         lines = [
             (_("Företag"), f"{self.company_name} ({format_organisationsnummer(self.org_number)})"),
-            (_("Tjänst"), SERVICE_NAME),
+            (_("Tjänst"), _("Bevaka ärenden")),  # the signed content keeps SERVICE_NAME; this is what is read
             (_("Ärendetyper"), ", ".join(t.name for t in self.case_types())),
         ]
         if self.is_sole_proprietorship:

@@ -23,7 +23,7 @@ from subscriptions.hooks import watch_counts
 
 from . import services
 from .forms import AgreementForm, SigningMethodForm
-from .models import Agreement, AgreementVersion, PendingAgreementChange
+from .models import Agreement, AgreementVersion, CaseType, PendingAgreementChange
 from .proposals import Proposal
 
 PROPOSAL_KEY = "agreement-proposal:{company_id}"
@@ -54,6 +54,9 @@ def service_page(request: HttpRequest, company_id: int) -> HttpResponse:
     )
     if agreement is None and membership.is_signatory:
         context["form"] = AgreementForm(sole_proprietorship=company.is_sole_proprietorship)
+    if context["pending"] is not None:
+        # The pending change's cases by name, in the reader's language (its codes are what is stored).
+        context["pending_case_types"] = CaseType.objects.filter(code__in=context["pending"].case_type_codes)
     if version is not None:
         context["case_types"] = agreement.case_types.all()
     return render(request, "agreements/service.html", context)

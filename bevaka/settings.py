@@ -318,3 +318,8 @@ CELERY_BEAT_SCHEDULE["events-fanout-relay"] = {
     "schedule": EVENTS_FANOUT_RELAY_INTERVAL,
     "options": {"expires": max(EVENTS_FANOUT_RELAY_INTERVAL * 3, 5)},
 }
+
+# --- Dates in the user's language ------------------------------------------------------------------------
+# Templates format with DATE_FORMAT / DATETIME_FORMAT / SHORT_DATETIME_FORMAT, in Europe/Stockholm (TIME_ZONE);
+# bevaka/formats/en keeps the 24-hour clock and day-month-year order of the Swedish pages.
+FORMAT_MODULE_PATH = ["bevaka.formats"]

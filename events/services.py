@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from agreements.models import CaseType
 from companies.identity import luhn_checksum_ok
@@ -58,7 +59,7 @@ def create_source_key(*, source: SourceSystem, label: str = "") -> tuple[SourceK
     used = set(SourceKey.objects.filter(source=source, is_active=True).values_list("slot", flat=True))
     free = [slot for slot in SourceKey.Slot.values if slot not in used]
     if not free:
-        raise SourceKeyError("Källsystemet har redan två aktiva nycklar. Inaktivera den gamla först.")
+        raise SourceKeyError(_("Källsystemet har redan två aktiva nycklar. Inaktivera den gamla först."))
     secret = secrets.token_urlsafe(32)
     key = SourceKey.objects.create(
         source=source,

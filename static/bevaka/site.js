@@ -13,4 +13,14 @@
       }
     });
   });
+  // "Tryck Alt+S": the skip link's accesskey does this in some browsers only (Firefox wants Alt+Shift,
+  // macOS Ctrl+Alt), so Alt+S moves to the content everywhere.
+  var main = document.getElementById("main");
+  document.addEventListener("keydown", function (event) {
+    if (main && event.altKey && !event.ctrlKey && !event.metaKey && event.code === "KeyS") {
+      event.preventDefault();
+      main.focus();
+      main.scrollIntoView();
+    }
+  });
 })();

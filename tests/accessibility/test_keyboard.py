@@ -1,0 +1,114 @@
+"""The connect and Mina bevakningar flows with the keyboard alone (Tab, Shift+Tab, Space, Enter, typing: no
+clicks), Alt+S to the content, and a focus that can be seen."""
+
+import pytest
+from django.urls import reverse
+
+from agreements.models import Agreement
+from signing.ocra import ocra
+from signing.tokens import SUITE, demo_secret, demo_serial
+from subscriptions.models import VerifiedContact, Watch
+from tests.subscriptions.test_watches import connect
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+# The accessible name of the focused element: its label for a form control, else its text.
+FOCUSED_NAME = """() => {
+  const e = document.activeElement;
+  if (!e) return "";
+  const label = e.labels && e.labels.length
+    ? e.labels[0].innerText
+    : (e.getAttribute("aria-label") || e.innerText || e.value || "");
+  return label.trim();
+}"""
+
+
+def tab_to(page, name: str, *, backwards: bool = False, limit: int = 80) -> None:
+    """Press Tab (or Shift+Tab) until the focused element is called ``name``; fail after ``limit`` presses."""
+    seen = []
+    for _ in range(limit):
+        page.keyboard.press("Shift+Tab" if backwards else "Tab")
+        focused = page.evaluate(FOCUSED_NAME)
+        if focused == name:
+            return
+        seen.append(focused)
+    raise AssertionError(f"{name!r} is not reachable with the keyboard; focus went through {seen}")
+
+
+def test_a_signatory_connects_the_company_with_the_keyboard_alone(page, demo):
+    page.login(demo.anna)
+    page.goto(reverse("service", args=[demo.exempelbolaget.pk]))
+
+    tab_to(page, "Inkommen e-faktura")
+    page.keyboard.press("Space")
+    tab_to(page, "Avvisad betalning")
+    page.keyboard.press("Space")
+    tab_to(page, "Inkommen e-faktura", backwards=True)  # back to check, Shift+Tab works too
+    assert page.evaluate("document.activeElement.checked") is True
+    tab_to(page, "Anslut")
+    page.keyboard.press("Enter")
+
+    page.wait_for_url("**/signera/")
+    tab_to(page, "Säkerhetsdosa")
+    page.keyboard.press("Space")
+    assert page.get_by_label("Säkerhetsdosa").is_checked()
+    tab_to(page, "Signera")
+    page.keyboard.press("Enter")
+
+    page.locator("#challenge").wait_for()
+    challenge = "".join(c for c in page.locator("#challenge").inner_text() if c.isdigit())
+    # What the signatory's säkerhetsdosa shows for this kontrollkod (the demo token's secret).
+    response = ocra(SUITE, demo_secret(demo_serial(demo.anna.personnummer)), challenge)
+    tab_to(page, "Svarskod från dosan")
+    page.keyboard.type(response)
+    page.keyboard.press("Enter")
+
+    page.wait_for_url("**/kvittens/**")
+    assert page.get_by_role("heading", level=1).inner_text() == "Företaget är anslutet till tjänsten Bevaka ärenden"
+    agreement = Agreement.objects.get(company=demo.exempelbolaget, status="active")
+    assert sorted(agreement.case_types.values_list("code", flat=True)) == ["e_invoice", "rejected_payment"]
+
+
+def test_a_user_changes_mina_bevakningar_with_the_keyboard_alone(page, demo):
+    connect(demo, ["e_invoice", "rejected_payment"])
+    VerifiedContact.objects.create(
+        user=demo.bertil, channel="sms", destination="+46701740698", verified_at=demo.bertil.date_joined
+    )
+    page.login(demo.bertil)
+    page.goto(reverse("service", args=[demo.exempelbolaget.pk]))
+
+    tab_to(page, "Mina bevakningar")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/mina-bevakningar/")
+    tab_to(page, "Ändra")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/mina-bevakningar/andra/")
+    tab_to(page, "Avvisad betalning: Sms")
+    page.keyboard.press("Space")
+    tab_to(page, "Spara")
+    page.keyboard.press("Enter")
+
+    page.get_by_text("Dina bevakningar är sparade.").wait_for()
+    watch = Watch.objects.get(user=demo.bertil, company=demo.exempelbolaget, case_type__code="rejected_payment")
+    assert watch.by_sms and not watch.by_email
+
+
+def test_alt_s_moves_to_the_main_content(page, demo):
+    page.login(demo.anna)
+    page.goto(reverse("service", args=[demo.exempelbolaget.pk]))
+    assert page.evaluate("document.activeElement.tagName") == "BODY"
+    page.keyboard.press("Alt+s")
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'main'")
+
+
+def test_the_focused_element_has_a_visible_focus_indicator(page, demo):
+    page.login(demo.anna)
+    page.goto(reverse("service", args=[demo.exempelbolaget.pk]))
+    tab_to(page, "Mina bevakningar")
+    style = page.evaluate(
+        """() => { const s = getComputedStyle(document.activeElement);
+                   return {style: s.outlineStyle, width: s.outlineWidth, shadow: s.boxShadow}; }"""
+    )
+    has_outline = style["style"] != "none" and style["width"] not in {"0px", ""}
+    assert has_outline or style["shadow"] != "none", style
+    assert page.evaluate("document.activeElement.matches(':focus-visible')")
