@@ -34,3 +34,4 @@ format: install
 services:
 	bash scripts/ensure-services.sh
 	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-docker-compose.sh
