@@ -13,3 +13,9 @@ app.autodiscover_tasks()
 def ping() -> str:
     """Answer "pong" from a worker: proves that the broker carries tasks to a live worker."""
     return "pong"
+
+
+# Logging through Django's LOGGING (JSON, masked), the task id on every line, the request id carried along.
+from bevaka.observability import connect_celery_signals  # noqa: E402
+
+connect_celery_signals()
