@@ -1,3 +1,4 @@
+import logging
 import os
 
 from celery import Celery
@@ -12,6 +13,7 @@ app.autodiscover_tasks()
 @app.task(name="bevaka.ping")
 def ping() -> str:
     """Answer "pong" from a worker: proves that the broker carries tasks to a live worker."""
+    logging.getLogger("bevaka.ping").info("pong")
     return "pong"
 
 
