@@ -356,3 +356,14 @@ CELERY_BEAT_SCHEDULE["retention-anonymise"] = {
     "schedule": env.float("RETENTION_INTERVAL_SECONDS", default=24 * 60 * 60),
     "options": {"expires": 60 * 60},
 }
+# Nothing caches today, but whatever does must see the same data on every machine: Django's cache is Redis
+# when there is one (the default, a per-process memory cache, would differ per gunicorn/Celery process).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "bevaka:cache",
+            "TIMEOUT": 300,
+        }
+    }
