@@ -99,11 +99,17 @@ def celery_queue_names() -> list[str]:
 
 def queue_depths() -> dict[str, int]:
     """Messages waiting in each Celery queue: Redis list lengths (kombu's priority lists included), or the
-    files of the embedded filesystem broker."""
-    if settings.REDIS_URL:
+    files of the embedded filesystem broker; nothing for another broker (RabbitMQ has its own exporter)."""
+    broker = settings.CELERY_BROKER_URL
+    if broker.startswith(("redis://", "rediss://")):
         from notifications.ratelimit import redis_connection
 
-        redis = redis_connection()
+        if broker == settings.REDIS_URL:
+            redis = redis_connection()
+        else:
+            import redis as redis_client
+
+            redis = redis_client.Redis.from_url(broker, socket_timeout=5)
         depths = {}
         for queue in celery_queue_names():
             keys = [queue] + [f"{queue}\x06\x16{priority}" for priority in (3, 6, 9)]
@@ -112,6 +118,8 @@ def queue_depths() -> dict[str, int]:
                 pipe.llen(key)
             depths[queue] = sum(pipe.execute())
         return depths
+    if not broker.startswith("filesystem://"):
+        return {}
     from pathlib import Path
 
     folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in", ""))

@@ -367,3 +367,7 @@ if REDIS_URL:
             "TIMEOUT": 300,
         }
     }
+# Another broker (RabbitMQ: amqp://…) than REDIS_URL; Redis stays for rate limits, heartbeat, metrics, cache.
+if env.str("CELERY_BROKER_URL", default=""):
+    CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
