@@ -151,9 +151,10 @@ def test_a_task_logs_with_its_task_id_and_the_request_id_that_published_it(proje
     from tests.notifications.conftest import wait_for
 
     # Bounded, and generous: the machine is shared, and a loaded one has taken more than 30 s here.
-    wait_for(
-        lambda: ping_line() is not None, timeout=90, message=f"the ping task's log line in {worker.output[-3000:]}"
-    )
+    try:
+        wait_for(lambda: ping_line() is not None, timeout=90, message="the ping task's log line")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; the worker said:\n{worker.output[-3000:]}") from None
     assert result.get(timeout=30) == "pong"
     assert ping_line()["request_id"] == "req-ops-12345678"
     assert all(json.loads(line) for line in worker.lines if line.startswith("{"))
