@@ -50,6 +50,17 @@ def test_staff_see_the_chart_and_the_table_from_the_admin_index(client, support)
     assert re.search(r"<tfoot><tr><th scope=\"row\">Totalt</th>(?:<td>\d+</td>)+<td>5</td>", table)
 
 
+def test_the_chart_coordinates_are_numbers_in_every_language(client, support):
+    """Swedish formats 12.5 as "12,5"; SVG would then draw nothing."""
+    alerts(3, age=datetime.timedelta(hours=5))
+    for language in ("sv", "en"):
+        html = client.get(reverse("admin-dashboard"), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        start = html.index('<svg xmlns="http://www.w3.org/2000/svg" role="img"')
+        chart = html[html.index(">", start) : html.index("</svg>", start)]
+        coordinates = re.findall(r' (?:x|y|width|height|x1|x2|y1|y2)="([^"]*)"', chart)
+        assert coordinates and all(re.fullmatch(r"-?\d+(\.\d+)?", c) for c in coordinates), coordinates
+
+
 def test_it_counts_alerts_per_hour_and_status_for_seven_days_only(support):
     alerts(4, age=datetime.timedelta(hours=2))
     alerts(1, status=DeliveryStatus.QUEUED, age=datetime.timedelta(hours=2))
