@@ -84,6 +84,7 @@ class ContextFilter(logging.Filter):
 
 _STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
+    "ids",
     "asctime",
     "request_id",
     "task_id",
@@ -112,6 +113,18 @@ class JsonFormatter(logging.Formatter):
         if record.exc_text:
             entry["exception"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class PlainFormatter(logging.Formatter):
+    """Readable lines for a terminal (``make run``): the ids in brackets only when there are any."""
+
+    def __init__(self):
+        super().__init__("%(asctime)s %(levelname)s %(name)s%(ids)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        ids = " ".join(i for i in (getattr(record, "request_id", ""), getattr(record, "task_id", "")) if i)
+        record.ids = f" [{ids}]" if ids else ""
+        return super().format(record)
 
 
 # --- Request id -----------------------------------------------------------------------------------------
@@ -191,7 +204,7 @@ def logging_config(*, log_format: str, level: str) -> dict:
         },
         "formatters": {
             "json": {"()": "bevaka.observability.JsonFormatter"},
-            "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s%(task_id)s] %(message)s"},
+            "plain": {"()": "bevaka.observability.PlainFormatter"},
         },
         "handlers": {
             "console": {

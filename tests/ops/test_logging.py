@@ -111,7 +111,7 @@ def test_the_plain_format_is_there_for_development():
         env=env,
     )
     last = result.stdout.strip().splitlines()[-1]
-    assert last.endswith("WARNING bevaka.test [] hej a***@b.se")
+    assert last.endswith("WARNING bevaka.test hej a***@b.se")
 
 
 @pytest.mark.slow
