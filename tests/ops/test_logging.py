@@ -116,6 +116,7 @@ def test_the_plain_format_is_there_for_development():
 
 @pytest.mark.slow
 def test_a_task_logs_with_its_task_id_and_the_request_id_that_published_it(project_process):
+    queue = f"ops-logging-{uuid.uuid4().hex[:8]}"
     worker = project_process(
         [
             *CELERY,
@@ -128,6 +129,9 @@ def test_a_task_logs_with_its_task_id_and_the_request_id_that_published_it(proje
             "INFO",
             "-n",
             f"ops-{uuid.uuid4().hex[:6]}@%h",
+            # A queue of its own: tasks other tests left on the default queue must not stand in front.
+            "-Q",
+            queue,
         ],
         ready=r"ops-\S+ ready",
         timeout=60,
@@ -136,7 +140,7 @@ def test_a_task_logs_with_its_task_id_and_the_request_id_that_published_it(proje
 
     token = request_id_var.set("req-ops-12345678")
     try:
-        result = ping.delay()
+        result = ping.apply_async(queue=queue)
     finally:
         request_id_var.reset(token)
 
