@@ -35,6 +35,7 @@ services:
 	bash scripts/ensure-services.sh
 	bash scripts/ensure-chromium.sh
 	bash scripts/ensure-gettext.sh
+	bash scripts/ensure-docker-compose.sh
 
 ## make messages: regenerate the English catalogues from the Swedish source strings and compile them.
 ## New strings arrive untranslated (no fuzzy guesses); translate them in the .po files, then run it again.

@@ -12,6 +12,8 @@ from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from bevaka.observability import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("BEVAKA_VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -207,13 +209,14 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Logging ------------------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
+# One JSON object per line with the request id and the Celery task id, personal data masked
+# (bevaka/observability.py); LOG_FORMAT=plain for reading in a terminal (the default with DEBUG).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be json or plain.")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
+# Celery leaves the root logger to Django's LOGGING (see bevaka.observability.connect_celery_signals).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Signing ------------------------------------------------------------------------------------------
 # BankID RP API v6.0. In development the mock (`manage.py mock_bankid --port 8001`); BankID's public test
@@ -323,3 +326,52 @@ CELERY_BEAT_SCHEDULE["events-fanout-relay"] = {
 # Templates format with DATE_FORMAT / DATETIME_FORMAT / SHORT_DATETIME_FORMAT, in Europe/Stockholm (TIME_ZONE);
 # bevaka/formats/en keeps the 24-hour clock and day-month-year order of the Swedish pages.
 FORMAT_MODULE_PATH = ["bevaka.formats"]
+# --- Operations ---------------------------------------------------------------------------------------
+# A request id on every request and log line (first, so that it covers everything after it); static files
+# served by whitenoise right after SecurityMiddleware (HTTPS redirect and HSTS come first).
+MIDDLEWARE.insert(0, "bevaka.observability.RequestIdMiddleware")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware"
+)
+# Hashed names and far-future cache headers need `collectstatic` first (the Docker image runs it and sets
+# STATIC_MANIFEST=true); without it, compressed files under their own names.
+STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default=False)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_MANIFEST
+        else "whitenoise.storage.CompressedStaticFilesStorage"
+    },
+}
+# /metrics for Prometheus (bevaka/metrics.py). With a token set, scrapes must send
+# "Authorization: Bearer <token>"; without one, anyone who reaches the endpoint reads it (counts only).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$"]
+# Data retention: deliveries and events older than this are anonymised (destination, texts, reference,
+# provider ids and errors) by a daily beat task; the audit log is kept as it is. Never shorter than the
+# 90 days of alert history that Mina bevakningar shows.
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=180)
+if RETENTION_DAYS < 90:
+    raise ImproperlyConfigured("RETENTION_DAYS must be at least 90 (the alert history shows 90 days).")
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=5000)
+CELERY_BEAT_SCHEDULE["retention-anonymise"] = {
+    "task": "notifications.anonymise_old_records",
+    "schedule": env.float("RETENTION_INTERVAL_SECONDS", default=24 * 60 * 60),
+    "options": {"expires": 60 * 60},
+}
+# Nothing caches today, but whatever does must see the same data on every machine: Django's cache is Redis
+# when there is one (the default, a per-process memory cache, would differ per gunicorn/Celery process).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "bevaka:cache",
+            "TIMEOUT": 300,
+        }
+    }
+# Another broker (RabbitMQ: amqp://…) than REDIS_URL; Redis stays for rate limits, heartbeat, metrics, cache.
+if env.str("CELERY_BROKER_URL", default=""):
+    CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}

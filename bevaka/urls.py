@@ -3,11 +3,14 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
 from agreements.urls import service_urlpatterns
+from bevaka.metrics import metrics
+from notifications.dashboard import dashboard
 
 admin.site.site_header = _("Bevaka ärenden – bankens administration")
 admin.site.site_title = _("Bevaka ärenden")
 
 urlpatterns = [
+    path("admin/driftoversikt/", admin.site.admin_view(dashboard), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("", include("companies.urls")),
     path("", include("signing.urls")),
@@ -16,4 +19,5 @@ urlpatterns = [
     path("", include(service_urlpatterns)),
     path("", include("subscriptions.urls")),
     path("", include("events.urls")),
+    path("metrics", metrics, name="metrics"),
 ]

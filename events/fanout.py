@@ -36,6 +36,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from agreements.models import Agreement
+from bevaka.metrics import observe
 from companies.access import memberships_with_service_access
 from notifications.gsm import is_gsm7
 from notifications.models import Channel, Delivery, DeliveryStatus, Purpose, SuspendedDestination
@@ -209,6 +210,7 @@ def fan_out(*, event_id: int) -> list[int]:
         if delivery_ids:
             transaction.on_commit(lambda: _publish_sends(delivery_ids))
     log.info("event %s fanned out to %d deliveries", event_id, len(delivery_ids))
+    observe("bevaka_fanout_latency_seconds", (now - event.received_at).total_seconds())
     return delivery_ids
 
 

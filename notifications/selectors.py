@@ -30,3 +30,23 @@ def suspended_destinations_for_user(*, user):
     for channel, destination in destinations:
         condition |= Q(channel=channel, destination=destination)
     return SuspendedDestination.objects.filter(condition)
+
+
+def alerts_per_hour(*, since, statuses=None) -> dict:
+    """Alert deliveries created since ``since``, counted per hour (in Europe/Stockholm) and status:
+    ``{(hour, status): count}``. One aggregate query, whatever the number of deliveries."""
+    from zoneinfo import ZoneInfo
+
+    from django.db.models import Count
+    from django.db.models.functions import TruncHour
+
+    from .models import Purpose
+
+    rows = (
+        Delivery.objects.filter(purpose=Purpose.ALERT, created_at__gte=since)
+        .annotate(hour=TruncHour("created_at", tzinfo=ZoneInfo("Europe/Stockholm")))
+        .values("hour", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {(row["hour"], row["status"]): row["n"] for row in rows}

@@ -22,6 +22,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from bevaka.metrics import observe
+
 from .channels import AMBIGUOUS, PERMANENT, ChannelError, get_channel
 from .masking import mask_destination
 from .models import (
@@ -203,7 +205,7 @@ def send_delivery(*, delivery_id: int) -> None:
     """
     if not _claim(delivery_id):
         return
-    delivery = Delivery.objects.get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("event").get(pk=delivery_id)
     if delivery.event_id is not None and delivery.purpose == Purpose.ALERT:
         # PRODUCT.md rule 6: access, agreement and watch are checked again as they are now (one query).
         from events.fanout import alert_stop_reason
@@ -252,6 +254,12 @@ def _record_sent(delivery: Delivery, provider_id: str) -> None:
         # A status callback got there first; it may not know the provider id yet.
         Delivery.objects.filter(pk=delivery.pk, provider_id="").update(provider_id=provider_id, updated_at=now)
     log.info("delivery %s to %s sent", delivery.pk, delivery.masked_destination)
+    if delivery.event_id is not None:
+        observe(
+            "bevaka_event_to_provider_seconds",
+            (now - delivery.event.received_at).total_seconds(),
+            channel=delivery.channel,
+        )
 
 
 def _finish(delivery: Delivery, *, status: str, last_error: str, error_code: str = "") -> bool:

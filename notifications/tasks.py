@@ -1,5 +1,6 @@
 """Celery tasks: fetch by id, call one service. Late acks, so a lost worker's task is delivered again."""
 
+import contextvars
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
@@ -45,10 +46,22 @@ def send_batch(*, delivery_ids: list[int]) -> None:
     """Send several deliveries with concurrent provider requests (NOTIFICATIONS_SEND_CONCURRENCY threads)."""
     workers = max(1, min(settings.NOTIFICATIONS_SEND_CONCURRENCY, len(delivery_ids)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send") as pool:
-        list(pool.map(_send_in_thread, delivery_ids))
+        # Each thread runs in a copy of the task's context, so that its log lines carry the task id.
+        futures = [pool.submit(contextvars.copy_context().run, _send_in_thread, pk) for pk in delivery_ids]
+        for future in futures:
+            future.result()
 
 
 @shared_task(name="notifications.relay_due_deliveries", **_TASK_OPTIONS)
 def relay_due_deliveries() -> int:
     """Beat's relay: publish what is due or stuck. Returns how many deliveries were published."""
     return len(services.relay_due_deliveries())
+
+
+@shared_task(name="notifications.anonymise_old_records", **_TASK_OPTIONS)
+def anonymise_old_records() -> dict:
+    """Beat's daily retention run (notifications.retention). Returns how many rows it anonymised."""
+    from .retention import anonymise_old_records as anonymise
+
+    result = anonymise()
+    return {"deliveries": result.deliveries, "events": result.events}

@@ -326,13 +326,13 @@ class MockServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, port: int, bankid: MockBankID):
-        super().__init__(("127.0.0.1", port), Handler)
+    def __init__(self, port: int, bankid: MockBankID, host: str = "127.0.0.1"):
+        super().__init__((host, port), Handler)
         self.bankid = bankid
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"http://{self.server_address[0]}:{self.server_address[1]}"
 
 
 def app_link(base_url: str, auto_start_token: str, redirect: str) -> str:

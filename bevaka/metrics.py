@@ -1,0 +1,204 @@
+"""Prometheus metrics at /metrics, correct whichever process or machine is scraped.
+
+Web, workers and beat are separate processes, often on separate machines, so nothing here lives in one
+process's memory:
+
+- **Counts are computed at scrape time** from where the truth is: deliveries by channel and status, the
+  relay's backlog and unfanned events from PostgreSQL (three aggregate queries), the Celery queue depth
+  from the broker (Redis list lengths). Any web instance gives the same answer.
+- **Latency histograms are observed where they happen** (the fan-out in a worker, the provider's answer
+  in a worker) and kept in Redis: each observation is one pipelined HINCRBY on its bucket, so every
+  worker on every machine adds to the same series, and a scrape reads them back. Losing Redis resets
+  them, which Prometheus reads as a counter reset. prometheus_client's multiprocess mode was not used:
+  its files are per machine, so a scrape of one web machine would miss the workers on the others.
+  Without Redis (``make run`` on embedded defaults) histograms are not recorded.
+
+Labels carry channels and statuses only, never anything about a person.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.http import HttpResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+log = logging.getLogger(__name__)
+
+BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
+HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "bevaka_fanout_latency_seconds": (
+        "From an event's arrival to its alert deliveries being created (queueing plus the fan-out).",
+        (),
+    ),
+    "bevaka_event_to_provider_seconds": (
+        "From an event's arrival to the provider (Twilio, the SMTP server) accepting one of its alerts.",
+        ("channel",),
+    ),
+}
+_PREFIX = "bevaka:metrics"
+
+
+def _series_key(name: str, label_values: tuple[str, ...]) -> str:
+    return f"{_PREFIX}:{name}:" + "|".join(label_values)
+
+
+def observe(name: str, seconds: float, **labels: str) -> None:
+    """Add one observation to a histogram shared by all processes (in Redis). Never raises."""
+    if not settings.REDIS_URL:
+        return
+    label_names = HISTOGRAMS[name][1]
+    values = tuple(str(labels[label]) for label in label_names)
+    bucket = next((str(bound) for bound in BUCKETS if seconds <= bound), "+Inf")
+    key = _series_key(name, values)
+    try:
+        from notifications.ratelimit import redis_connection
+
+        pipe = redis_connection().pipeline(transaction=False)
+        pipe.sadd(f"{_PREFIX}:{name}:series", "|".join(values))
+        pipe.hincrby(key, bucket, 1)
+        pipe.hincrby(key, "count", 1)
+        pipe.hincrbyfloat(key, "sum", max(0.0, seconds))
+        pipe.execute()
+    except Exception:
+        log.warning("could not record metric %s", name)
+
+
+def _histograms(redis) -> Iterable[HistogramMetricFamily]:
+    for name, (documentation, label_names) in HISTOGRAMS.items():
+        family = HistogramMetricFamily(name, documentation, labels=label_names)
+        for series in sorted(s.decode() for s in redis.smembers(f"{_PREFIX}:{name}:series")):
+            values = tuple(series.split("|")) if label_names else ()
+            raw = {k.decode(): v.decode() for k, v in redis.hgetall(_series_key(name, values)).items()}
+            cumulative, buckets = 0, []
+            for bound in BUCKETS:
+                cumulative += int(raw.get(str(bound), 0))
+                buckets.append((str(bound), cumulative))
+            buckets.append(("+Inf", int(raw.get("count", 0))))
+            family.add_metric(list(values), buckets, float(raw.get("sum", 0)))
+        yield family
+
+
+def celery_queue_names() -> list[str]:
+    """The queues workers read: the default one and any a route names."""
+    names = {getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")}
+    for route in (getattr(settings, "CELERY_TASK_ROUTES", None) or {}).values():
+        if isinstance(route, dict) and route.get("queue"):
+            names.add(route["queue"])
+    return sorted(names)
+
+
+def queue_depths() -> dict[str, int]:
+    """Messages waiting in each Celery queue: Redis list lengths (kombu's priority lists included), or the
+    files of the embedded filesystem broker; nothing for another broker (RabbitMQ has its own exporter)."""
+    broker = settings.CELERY_BROKER_URL
+    if broker.startswith(("redis://", "rediss://")):
+        from notifications.ratelimit import redis_connection
+
+        if broker == settings.REDIS_URL:
+            redis = redis_connection()
+        else:
+            import redis as redis_client
+
+            redis = redis_client.Redis.from_url(broker, socket_timeout=5)
+        depths = {}
+        for queue in celery_queue_names():
+            keys = [queue] + [f"{queue}\x06\x16{priority}" for priority in (3, 6, 9)]
+            pipe = redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.llen(key)
+            depths[queue] = sum(pipe.execute())
+        return depths
+    if not broker.startswith("filesystem://"):
+        return {}
+    from pathlib import Path
+
+    folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in", ""))
+    return {"celery": sum(1 for _ in folder.glob("*.msg")) if folder.is_dir() else 0}
+
+
+class BevakaCollector:
+    """Computes the gauges at scrape time from PostgreSQL and the broker; reads the histograms from Redis."""
+
+    def collect(self):
+        from events.models import Event
+        from notifications.models import Channel, Delivery, DeliveryStatus
+
+        deliveries = GaugeMetricFamily(
+            "bevaka_deliveries", "Deliveries (SMS, e-mail) by channel and status, now.", labels=["channel", "status"]
+        )
+        counts = {
+            (row["channel"], row["status"]): row["n"]
+            for row in Delivery.objects.order_by().values("channel", "status").annotate(n=Count("id"))
+        }
+        for channel in Channel.values:
+            for status in DeliveryStatus.values:
+                deliveries.add_metric([channel, status], counts.get((channel, status), 0))
+        yield deliveries
+
+        now = timezone.now()
+        backlog = Delivery.objects.filter(
+            status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING], next_attempt_at__lte=now
+        ).aggregate(
+            due=Count("id", filter=Q(status=DeliveryStatus.QUEUED)),
+            overdue=Count("id", filter=Q(status=DeliveryStatus.SENDING)),
+        )
+        relay = GaugeMetricFamily(
+            "bevaka_relay_backlog",
+            "Deliveries the relay has to act on: queued and due, or sending past their deadline.",
+            labels=["kind"],
+        )
+        relay.add_metric(["due"], backlog["due"])
+        relay.add_metric(["overdue_sending"], backlog["overdue"])
+        yield relay
+        yield GaugeMetricFamily(
+            "bevaka_events_unfanned",
+            "Events received but not fanned out into deliveries yet.",
+            value=Event.objects.filter(fanned_out_at__isnull=True).count(),
+        )
+
+        queue = GaugeMetricFamily("bevaka_celery_queue_length", "Messages waiting in a Celery queue.", labels=["queue"])
+        try:
+            for name, depth in queue_depths().items():
+                queue.add_metric([name], depth)
+        except Exception:
+            log.warning("could not read the Celery queue depth")
+        yield queue
+
+        if settings.REDIS_URL:
+            from notifications.ratelimit import redis_connection
+
+            try:
+                yield from _histograms(redis_connection())
+            except Exception:
+                log.warning("could not read the latency histograms")
+
+
+def _authorised(request) -> bool:
+    token = settings.METRICS_TOKEN
+    if not token:
+        return True
+    given = request.headers.get("Authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+@never_cache
+@require_GET
+def metrics(request):
+    """Prometheus' text format; 401 without the bearer token when METRICS_TOKEN is set."""
+    if not _authorised(request):
+        response = HttpResponse("unauthorised\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(BevakaCollector())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,79 @@
+"""docker-compose.yml validates with Debian's docker-compose (no engine runs here, so nothing starts it)."""
+
+import os
+import shutil
+import subprocess
+
+import yaml
+
+from tests.harness import BASE_DIR
+
+REQUIRED = {"SECRET_KEY": "dummy-secret", "POSTGRES_PASSWORD": "dummy-password", "TWILIO_AUTH_TOKEN": "dummy-token"}
+
+
+def compose(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    assert shutil.which("docker-compose"), (
+        "docker-compose is missing: `make test` installs it (scripts/ensure-docker-compose.sh)"
+    )
+    base = {k: v for k, v in os.environ.items() if k not in REQUIRED}
+    return subprocess.run(
+        ["docker-compose", "-f", str(BASE_DIR / "docker-compose.yml"), *args],
+        env={**base, **(env if env is not None else REQUIRED)},
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def resolved() -> dict:
+    result = compose("config")
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_docker_compose_config_validates_with_the_required_variables_set():
+    result = compose("config", "-q")
+    assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_refuses_to_run_without_the_secrets():
+    result = compose("config", "-q", env={"POSTGRES_PASSWORD": "x", "TWILIO_AUTH_TOKEN": "y"})
+    assert result.returncode != 0
+    assert "set SECRET_KEY" in result.stderr
+
+
+def test_it_has_every_part_of_the_deployment_each_with_a_healthcheck():
+    services = resolved()["services"]
+    assert {"web", "worker", "beat", "postgres", "redis", "bankid", "twilio", "mailpit"} <= set(services)
+    for name, service in services.items():
+        if name != "migrate":  # a one-shot job, which the others wait for
+            assert "test" in service.get("healthcheck", {}), name
+
+
+def test_the_worker_can_be_scaled_it_has_no_container_name_and_no_host_port():
+    worker = resolved()["services"]["worker"]
+    assert "container_name" not in worker
+    assert "ports" not in worker
+    assert worker["command"][-1].startswith("exec celery -A bevaka worker")
+
+
+def test_redis_keeps_an_append_only_file_and_web_runs_gunicorn():
+    services = resolved()["services"]
+    assert "--appendonly" in services["redis"]["command"]
+    assert services["redis"]["command"][services["redis"]["command"].index("--appendonly") + 1] == "yes"
+    dockerfile = (BASE_DIR / "Dockerfile").read_text()
+    assert '"gunicorn", "bevaka.wsgi:application"' in dockerfile
+    assert "collectstatic" in dockerfile
+
+
+def test_settings_come_from_the_environment_only_and_the_web_uses_the_real_smtp_backend():
+    services = resolved()["services"]
+    for name in ("web", "worker", "beat"):
+        environment = services[name]["environment"]
+        assert environment["DEBUG"] == "false"
+        assert environment["DATABASE_URL"].startswith("postgres://")
+        assert environment["REDIS_URL"] == "redis://redis:6379/0"
+        assert environment["EMAIL_HOST"] == "mailpit"
+        assert environment["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+        assert "env_file" not in services[name]

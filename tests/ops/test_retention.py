@@ -1,0 +1,124 @@
+"""Data retention: old deliveries and events are anonymised in bulk, idempotently; the audit log is kept."""
+
+import datetime
+import os
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from audit.models import AuditEntry
+from notifications.models import Delivery, DeliveryStatus
+from notifications.retention import anonymise_old_records
+from tests.harness import MANAGE, run_command
+
+pytestmark = pytest.mark.django_db
+
+OLD = datetime.timedelta(days=181)
+RECENT = datetime.timedelta(days=179)
+
+
+def test_it_anonymises_finished_deliveries_older_than_the_retention_period(make_delivery, make_event):
+    event = make_event(age=OLD)
+    old = make_delivery(age=OLD, event=event)
+    old_failed = make_delivery(age=OLD, status=DeliveryStatus.FAILED, channel="email", destination="anna@example.se")
+    recent = make_delivery(age=RECENT)
+
+    result = anonymise_old_records()
+
+    assert result.deliveries == 2
+    for delivery in (old, old_failed):
+        delivery.refresh_from_db()
+        assert delivery.destination == delivery.body == delivery.subject == delivery.html_body == ""
+        assert delivery.unsubscribe_url == delivery.provider_id == delivery.last_error == ""
+        assert delivery.user_id is None
+    # What statistics need stays: channel, status, error code, times, the event and company.
+    old_failed.refresh_from_db()
+    assert (old_failed.channel, old_failed.status, old_failed.error_code) == ("email", "failed", "30003")
+    old.refresh_from_db()
+    assert old.event_id == event.pk and old.company_id == event.company_id
+    recent.refresh_from_db()
+    assert recent.destination == "+46701234567" and recent.body and recent.user_id
+
+
+def test_it_clears_the_reference_of_old_events_only(make_event):
+    old, recent = make_event(age=OLD), make_event(age=RECENT)
+    result = anonymise_old_records()
+    assert result.events == 1
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert old.reference == "" and old.external_id  # the source's id stays: it answers a repeated POST
+    assert recent.reference == "faktura 4711"
+
+
+def test_a_delivery_still_on_its_way_is_left_alone_however_old(make_delivery):
+    queued = make_delivery(age=OLD, status=DeliveryStatus.QUEUED)
+    sending = make_delivery(age=OLD, status=DeliveryStatus.SENDING)
+    assert anonymise_old_records().deliveries == 0
+    for delivery in (queued, sending):
+        delivery.refresh_from_db()
+        assert delivery.destination == "+46701234567"
+
+
+def test_a_second_run_changes_nothing(make_delivery, make_event):
+    make_delivery(age=OLD, event=make_event(age=OLD))
+    anonymise_old_records()
+    before = list(Delivery.objects.values())
+    again = anonymise_old_records()
+    assert (again.deliveries, again.events) == (0, 0)
+    assert list(Delivery.objects.values()) == before
+
+
+def test_it_updates_in_bulk_batches_not_row_by_row(make_delivery, settings):
+    settings.RETENTION_BATCH_SIZE = 10
+    for _ in range(25):
+        make_delivery(age=OLD)
+    with CaptureQueriesContext(connection) as queries:
+        result = anonymise_old_records()
+    assert result.deliveries == 25
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('UPDATE "notifications_delivery"')]
+    assert len(updates) == 3  # 10 + 10 + 5, whatever the number of rows per batch
+
+
+def test_audit_entries_are_kept_untouched(make_delivery):
+    AuditEntry.objects.create(
+        actor_label="Anna Andersson (19780412-9802)", company_label="Exempelbolaget", action="agreement.connected"
+    )
+    make_delivery(age=OLD)
+    before = list(AuditEntry.objects.values())
+    with CaptureQueriesContext(connection) as queries:
+        anonymise_old_records(older_than_days=90)
+    assert list(AuditEntry.objects.values()) == before
+    assert not [q for q in queries.captured_queries if "audit_" in q["sql"]]
+
+
+def test_it_refuses_a_period_shorter_than_the_alert_history(make_delivery):
+    with pytest.raises(ValueError, match="90 days"):
+        anonymise_old_records(older_than_days=30)
+    with pytest.raises(CommandError, match="90 days"):
+        call_command("anonymise_old_records", "--days", "30")
+
+
+def test_the_command_reports_what_it_did(make_delivery, capsys):
+    make_delivery(age=OLD)
+    call_command("anonymise_old_records")
+    assert "anonymised 1 deliveries and 0 events" in capsys.readouterr().out
+
+
+def test_beat_runs_it_daily_by_its_task_name(settings):
+    from bevaka.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["retention-anonymise"]
+    assert entry["task"] == "notifications.anonymise_old_records"
+    assert entry["schedule"] == 24 * 60 * 60
+    app.loader.import_default_modules()
+    assert "notifications.anonymise_old_records" in app.tasks
+
+
+def test_the_settings_refuse_a_retention_period_below_90_days():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bevaka.settings", "RETENTION_DAYS": "30"}
+    result = run_command([*MANAGE, "check"], env=env)
+    assert result.returncode != 0
+    assert "RETENTION_DAYS must be at least 90" in result.stdout
