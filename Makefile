@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format services check
+.PHONY: install run test lint format services check chaos
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,10 @@ format: install
 services:
 	bash scripts/ensure-services.sh
 	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-chaos.sh
+
+## make chaos: break the real stack on purpose (private PostgreSQL and Redis), print lost/duplicates per
+## scenario and write var/chaos/latest.json (docs/RELIABILITY.md). About 10 minutes.
+chaos: install
+	bash scripts/ensure-chaos.sh
+	$(BIN)/python -m chaos $(CHAOS_ARGS)
