@@ -5,7 +5,7 @@
   socket folder; as the ``postgres`` system user when we are root, since initdb refuses root),
 - a private Redis (``redis-server --save "" --appendonly no``: no persistence, as in production's broker),
 - the fake Twilio server and the SMTP sink (``manage.py fake_twilio`` / ``smtp_sink`` with their control
-  APIs), the web app (``manage.py runserver``) for ingestion and Twilio's status callbacks,
+  APIs), the web app (gunicorn, as in the Dockerfile) for ingestion and Twilio's status callbacks,
 - ≥ 2 Celery worker processes and beat, with short relay clocks (``CHAOS_SETTINGS``).
 
 The machine's shared PostgreSQL and Redis are never touched: every process gets this stack's URLs.
@@ -50,7 +50,6 @@ CHAOS_SETTINGS = {
     "NOTIFICATIONS_RATE_LIMIT_MAX_WAIT": "5",
     "TWILIO_TIMEOUT": "2",
     "EMAIL_TIMEOUT": "5",
-    "CONN_MAX_AGE": "0",
 }
 
 
@@ -355,7 +354,24 @@ class Stack:
         os.environ["EMAIL_PORT"] = str(smtp_port)
         self.providers = FakeProviders(twilio.url, smtp.url)
         self.web = self._start(
-            [*MANAGE, "runserver", f"127.0.0.1:{web_port}", "--noreload", "--skip-checks"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "bevaka.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{web_port}",
+                "--workers",
+                "2",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "8",
+                "--timeout",
+                "60",
+                "--graceful-timeout",
+                "5",
+            ],
             wait_url=f"http://127.0.0.1:{web_port}/api/v1/openapi.json",
             timeout=60,
         )
@@ -395,6 +411,14 @@ class Stack:
         )
         self.workers[index] = worker
         return worker
+
+    def restart_workers(self, **settings: str) -> None:
+        """Stop every worker (warm) and start them again with these settings on top (``{}`` restores)."""
+        for index in range(len(self.workers)):
+            self.terminate_worker(index)
+        self.env = {**self.env, **settings}
+        for index in range(len(self.workers)):
+            self.start_worker(index)
 
     def start_beat(self) -> None:
         self.beat = self._start([*CELERY, "-A", "bevaka", "beat", "--loglevel", "INFO"], ready=r"beat: Starting")

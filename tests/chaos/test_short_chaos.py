@@ -30,7 +30,7 @@ def chaos_run(tmp_path_factory):
             "--deliveries",
             "300",
             "--copies",
-            "2000",
+            "1000",
             "--quiet",
             "--json",
             str(out),
@@ -70,7 +70,8 @@ def test_thousands_of_copies_of_one_event_from_parallel_clients_make_one_event_a
     scenario = chaos_run[7]
     _check(scenario)
     assert scenario["details"]["events_stored"] == 1
-    assert scenario["details"]["answers"] == {"200": 1999, "202": 1}
+    answers = scenario["details"]["answers"]
+    assert (answers["202"], answers["200"]) == (1, 999), answers
 
 
 def test_nothing_is_sent_whose_access_check_ran_after_the_revocation_or_the_ending_committed(chaos_run):
