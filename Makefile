@@ -37,7 +37,7 @@ services:
 	bash scripts/ensure-chaos.sh
 
 ## make chaos: break the real stack on purpose (private PostgreSQL and Redis), print lost/duplicates per
-## scenario and write var/chaos/latest.json (docs/RELIABILITY.md). About 10 minutes.
+## scenario, write var/chaos/latest.json and the table into docs/RELIABILITY.md. About 10 minutes.
 chaos: install
 	bash scripts/ensure-chaos.sh
-	$(BIN)/python -m chaos $(CHAOS_ARGS)
+	$(BIN)/python -m chaos --doc docs/RELIABILITY.md $(CHAOS_ARGS)

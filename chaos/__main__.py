@@ -43,6 +43,20 @@ def table(results) -> str:
     return "\n".join([line(rows[0]), separator, *[line(row) for row in rows[1:]]])
 
 
+def update_doc(path: Path, results, missed: list[str], generated_at: str, deliveries: int) -> None:
+    """Put the table between the ``<!-- chaos-table -->`` markers of ``path`` (docs/RELIABILITY.md)."""
+    text = path.read_text()
+    start, end = "<!-- chaos-table -->", "<!-- /chaos-table -->"
+    if start not in text or end not in text:
+        return
+    verdict = "all targets met" if not missed else "targets missed: " + "; ".join(missed)
+    block = (
+        f"{start}\n`make chaos` of {generated_at}, {deliveries} deliveries a scenario: {verdict}.\n\n"
+        f"{table(results)}\n{end}"
+    )
+    path.write_text(text[: text.index(start)] + block + text[text.index(end) + len(end) :])
+
+
 def misses(results) -> list[str]:
     """The targets a run missed, in words."""
     missed = []
@@ -73,8 +87,17 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes (≥ 2)")
     parser.add_argument("--json", default=str(BASE_DIR / "var" / "chaos" / "latest.json"), help="where to write")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--doc", default="", help="also put the table into this file (docs/RELIABILITY.md)")
+    parser.add_argument("--doc-from", default="", help="only render this JSON's table into --doc; run nothing")
     args = parser.parse_args(argv)
     numbers = [int(n) for n in args.only.split(",") if n.strip()]
+    if args.doc_from:
+        from .scenarios import Result
+
+        saved = json.loads(Path(args.doc_from).read_text())
+        results = [Result(**s) for s in saved["scenarios"]]
+        update_doc(Path(args.doc), results, misses(results), saved["generated_at"], saved["deliveries_per_scenario"])
+        return 0
 
     with Stack(workers=max(2, args.workers), quiet=args.quiet) as stack:
         import django
@@ -87,12 +110,15 @@ def main(argv=None) -> int:
     print(table(results))
     missed = misses(results)
     print("targets met" if not missed else "targets MISSED: " + "; ".join(missed))
+    generated_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    if args.doc:
+        update_doc(Path(args.doc), results, missed, generated_at, args.deliveries)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         json.dumps(
             {
-                "generated_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                "generated_at": generated_at,
                 "deliveries_per_scenario": args.deliveries,
                 "targets_met": not missed,
                 "scenarios": [r.as_json() for r in results],
