@@ -216,6 +216,9 @@ class FakeProviders:
     def twilio_config(self, **options) -> None:
         _json_request(self.twilio_url + "/_fake/config", options)
 
+    def twilio_stats(self) -> dict:
+        return _json_request(self.twilio_url + "/_fake/stats")
+
     def smtp_fault(self, code: int, **options) -> None:
         _json_request(self.smtp_control_url + "/_fake/faults", {"code": code, **options})
 

@@ -477,7 +477,10 @@ def twilio_faults(chaos: Chaos, n: int) -> Result:
         expected_count=expected,
         in_flight=set(),
         recovery=recovery,
-        details={"rows_left_with_ambiguous_error": ambiguous_answers},
+        details={
+            "rows_left_with_ambiguous_error": ambiguous_answers,
+            "twilio_fault_hits": stack.providers.twilio_stats().get("fault_hits", {}),
+        },
     )
 
 

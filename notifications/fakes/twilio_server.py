@@ -99,6 +99,7 @@ class FakeTwilioState:
     in_flight: int = 0  # create requests being answered right now
     max_in_flight: int = 0  # the most at once since the last reset
     rejected_429: int = 0
+    fault_hits: dict = field(default_factory=dict)  # mode → requests it hit since the last reset
 
     def take_token(self) -> bool:
         if self.rate_limit <= 0:
@@ -122,6 +123,7 @@ class FakeTwilioState:
                 if random.random() < fault.ratio:  # noqa: S311 - a fake's fault injection
                     if fault.count is not None:
                         fault.count -= 1
+                    self.fault_hits[fault.mode] = self.fault_hits.get(fault.mode, 0) + 1
                     return fault
         return None
 
@@ -131,6 +133,7 @@ class FakeTwilioState:
             self.faults.clear()
             self._tokens_at = 0.0
             self.in_flight = self.max_in_flight = self.rejected_429 = 0
+            self.fault_hits = {}
 
 
 def _now_rfc2822() -> str:
@@ -207,6 +210,7 @@ class FakeTwilioHandler(BaseHTTPRequestHandler):
                     "messages": len(self.state.messages),
                     "max_in_flight": self.state.max_in_flight,
                     "rejected_429": self.state.rejected_429,
+                    "fault_hits": dict(self.state.fault_hits),
                 }
             return self._send_json(200, stats)
         return self._send_error(20404)
