@@ -48,7 +48,7 @@ def chaos_run(tmp_path_factory):
 
 
 def _check(scenario: dict) -> None:
-    assert scenario["expected"] >= 250, scenario
+    assert scenario["details"]["deliveries"] >= 250, scenario  # a few hundred alerts were at stake
     assert scenario["lost"] == 0, scenario
     assert scenario["delivered"] == scenario["expected"], scenario
     assert scenario["duplicates"] == 0, scenario
