@@ -358,8 +358,14 @@ def worker_sigterm(chaos: Chaos, n: int) -> Result:
         stack.start_worker(index)
     fault_over = time.monotonic()
     recovery = chaos.wait_backlog_empty(event_ids, fault_over)
+    # A warm shutdown finishes what it started: a duplicate here is never excused as ambiguous.
     return chaos.score(
-        "2 SIGTERM every worker (deploy)", event_ids, expected_count=expected, in_flight=in_flight, recovery=recovery
+        "2 SIGTERM every worker (deploy)",
+        event_ids,
+        expected_count=expected,
+        in_flight=set(),
+        recovery=recovery,
+        details={"in_flight_at_sigterm": len(in_flight)},
     )
 
 
@@ -495,7 +501,7 @@ def smtp_faults(chaos: Chaos, n: int) -> Result:
             "destination", flat=True
         )
     )
-    bounced = set(addresses[:: max(1, len(addresses) // 20)])  # ~5 % of the mailboxes do not exist
+    bounced = set(addresses[:: max(1, len(addresses) // 20)])  # 20 of the mailboxes do not exist
     stack.providers.smtp_fault(451, stage="rcpt", ratio=0.5, seconds=6, count=None)
     event_ids, expected = _one_event(chaos, company)
     chaos.wait(lambda: chaos.count(event_ids) > 0, 60, "fan-out")
