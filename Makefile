@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format services check messages screenshots
+.PHONY: install run test lint format services check messages screenshots chaos
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,3 +49,10 @@ messages: install
 screenshots: install
 	bash scripts/ensure-chromium.sh
 	$(BIN)/python scripts/screenshots.py
+	bash scripts/ensure-chaos.sh
+
+## make chaos: break the real stack on purpose (private PostgreSQL and Redis), print lost/duplicates per
+## scenario, write var/chaos/latest.json and the table into docs/RELIABILITY.md. About 10 minutes.
+chaos: install
+	bash scripts/ensure-chaos.sh
+	$(BIN)/python -m chaos --doc docs/RELIABILITY.md $(CHAOS_ARGS)

@@ -289,6 +289,8 @@ NOTIFICATIONS_SENDING_TIMEOUT = env.float("NOTIFICATIONS_SENDING_TIMEOUT", defau
 # After an ambiguous send (5xx or timeout): wait this long for the provider's callback, then resend (bounded).
 NOTIFICATIONS_AMBIGUOUS_WAIT_SECONDS = env.float("NOTIFICATIONS_AMBIGUOUS_WAIT_SECONDS", default=600.0)
 NOTIFICATIONS_MAX_AMBIGUOUS_RESENDS = env.int("NOTIFICATIONS_MAX_AMBIGUOUS_RESENDS", default=1)
+# How long a worker keeps trying to store "sent" while the database is unreachable (make chaos, scenario 4).
+NOTIFICATIONS_OUTCOME_RETRY_SECONDS = env.float("NOTIFICATIONS_OUTCOME_RETRY_SECONDS", default=60.0)
 NOTIFICATIONS_RELAY_INTERVAL = env.float("NOTIFICATIONS_RELAY_INTERVAL", default=10.0)
 NOTIFICATIONS_RELAY_LEASE_SECONDS = env.float("NOTIFICATIONS_RELAY_LEASE_SECONDS", default=120.0)
 NOTIFICATIONS_RELAY_LIMIT = env.int("NOTIFICATIONS_RELAY_LIMIT", default=2000)

@@ -84,7 +84,9 @@ class Delivery(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
     attempts = models.PositiveIntegerField(_("försök"), default=0)
     ambiguous_resends = models.PositiveIntegerField(_("omsändningar efter ovisst utfall"), default=0)
-    provider_id = models.CharField(_("leverantörens id"), max_length=64, blank=True)
+    # A Twilio sid (34 characters) or our e-mail Message-ID, whose length grows with the delivery id and
+    # EMAIL_MESSAGE_ID_DOMAIN: up to RFC 5322's 998 characters a line.
+    provider_id = models.CharField(_("leverantörens id"), max_length=998, blank=True)
     provider_status = models.CharField(_("leverantörens status"), max_length=32, blank=True)
     error_code = models.CharField(_("felkod"), max_length=32, blank=True)
     last_error = models.TextField(_("senaste fel"), blank=True)

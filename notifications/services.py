@@ -15,10 +15,11 @@ from __future__ import annotations
 import datetime
 import logging
 import random
+import time
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -197,7 +198,8 @@ def send_delivery(*, delivery_id: int) -> None:
     """Send one delivery if it is queued and due, and record what happened.
 
     Claims the row first (queued and due → sending); a delivery that is gone, already claimed, finished
-    or not yet due is left alone, so running this twice sends once. Then: a suspended destination is
+    or not yet due is left alone, so running this twice sends once. Then a rate-limit token (no token soon,
+    or no Redis: a retry that does not count as an attempt). Then: a suspended destination is
     cancelled, and so is an event alert the recipient may no longer get (``events.fanout.alert_stop_reason``);
     otherwise one send through the channel, and the outcome — sent, a retry scheduled in
     ``next_attempt_at``, failed (and the destination suspended when the error says so), or, when the
@@ -206,6 +208,19 @@ def send_delivery(*, delivery_id: int) -> None:
     if not _claim(delivery_id):
         return
     delivery = Delivery.objects.select_related("event").get(pk=delivery_id)
+    # The rate-limit token first, the checks after it: waiting for a token can take up to
+    # NOTIFICATIONS_RATE_LIMIT_MAX_WAIT seconds, and a revocation committed during that wait must still stop
+    # the send (PRODUCT.md rule 6: the check runs as close to the provider request as we can put it).
+    try:
+        acquire(delivery.channel)
+    except RateLimited:
+        _retry_later(delivery, ChannelError("local rate limit", kind="transient"), count_attempt=False)
+        return
+    except Exception as error:
+        # Redis (the shared bucket) unreachable: nothing was sent, so this is not an attempt either.
+        log.warning("delivery %s: no rate-limit token (%s); retrying later", delivery.pk, type(error).__name__)
+        _retry_later(delivery, ChannelError("rate limit unavailable", kind="transient"), count_attempt=False)
+        return
     if delivery.event_id is not None and delivery.purpose == Purpose.ALERT:
         # PRODUCT.md rule 6: access, agreement and watch are checked again as they are now (one query).
         from events.fanout import alert_stop_reason
@@ -225,10 +240,7 @@ def send_delivery(*, delivery_id: int) -> None:
         )
         return
     try:
-        acquire(delivery.channel)
         provider_id = get_channel(delivery.channel).send(delivery)
-    except RateLimited:
-        _retry_later(delivery, ChannelError("local rate limit", kind="transient"), count_attempt=False)
     except ChannelError as error:
         _record_failure(delivery, error)
     except Exception as error:
@@ -236,7 +248,31 @@ def send_delivery(*, delivery_id: int) -> None:
         log.exception("delivery %s: unexpected error while sending", delivery.pk)
         _retry_later(delivery, ChannelError(f"unexpected {type(error).__name__}", kind="transient"))
     else:
-        _record_sent(delivery, provider_id)
+        _record_sent_durably(delivery, provider_id)
+
+
+def _record_sent_durably(delivery: Delivery, provider_id: str) -> None:
+    """The provider has the message: failing to store that makes the relay send it again, so try hard.
+
+    A database that cannot be reached (an outage, a failover) is retried every half second for
+    ``NOTIFICATIONS_OUTCOME_RETRY_SECONDS``; any other database error stores "sent" without the provider id.
+    What still cannot be stored is resent after the claim's deadline: a duplicate, never a loss.
+    """
+    deadline = time.monotonic() + settings.NOTIFICATIONS_OUTCOME_RETRY_SECONDS
+    while True:
+        try:
+            _record_sent(delivery, provider_id)
+            return
+        except (OperationalError, InterfaceError):
+            if time.monotonic() > deadline:
+                raise
+            log.warning("delivery %s sent; the database is unreachable, retrying the outcome", delivery.pk)
+            connection.close()
+            time.sleep(0.5)
+        except DatabaseError:
+            log.exception("delivery %s sent; its provider id could not be stored", delivery.pk)
+            _record_sent(delivery, "")
+            return
 
 
 def _record_sent(delivery: Delivery, provider_id: str) -> None:

@@ -2,15 +2,19 @@
 
 ``SmtpSink().start()`` listens on a free port (aiosmtpd's Controller does not accept port 0, so one is
 picked first). ``fail(code, count=…, stage="rcpt"|"data")`` makes the next ``count`` transactions answer
-``code`` (e.g. 451 or 550) at that stage; ``messages`` are the received ``email.message.EmailMessage``.
+``code`` (e.g. 451 or 550) at that stage; ``addresses`` limits a failure to those recipients, ``seconds``
+to a time window and ``ratio`` to a share of the transactions (fault injection for ``make chaos``).
+``messages`` are the received ``email.message.EmailMessage``.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
+import random
 import socket
 import threading
+import time
 from dataclasses import dataclass
 
 from aiosmtpd.controller import Controller
@@ -37,6 +41,16 @@ class _Failure:
     code: int
     count: int | None
     stage: str
+    addresses: frozenset[str] | None = None  # None: every recipient
+    until: float | None = None  # time.monotonic() after which the failure is over
+    ratio: float = 1.0
+
+    def applies(self, stage: str, recipients: list[str], now: float) -> bool:
+        if self.stage != stage or self.count == 0 or (self.until is not None and now >= self.until):
+            return False
+        if self.addresses is not None and not any(r.lower() in self.addresses for r in recipients):
+            return False
+        return self.ratio >= 1.0 or random.random() < self.ratio  # noqa: S311 - a fake's fault injection
 
 
 class _Handler:
@@ -44,14 +58,14 @@ class _Handler:
         self.sink = sink
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        failure = self.sink._take_failure("rcpt")
+        failure = self.sink._take_failure("rcpt", [address])
         if failure:
             return REPLIES.get(failure.code, f"{failure.code} Failure on request")
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        failure = self.sink._take_failure("data")
+        failure = self.sink._take_failure("data", list(envelope.rcpt_tos))
         if failure:
             return REPLIES.get(failure.code, f"{failure.code} Failure on request")
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -83,10 +97,28 @@ class SmtpSink:
     def stop(self) -> None:
         self._controller.stop()
 
-    def fail(self, code: int, *, count: int | None = 1, stage: str = "rcpt") -> None:
-        """Answer ``code`` at ``stage`` for the next ``count`` transactions (None: until ``reset``)."""
+    def fail(
+        self,
+        code: int,
+        *,
+        count: int | None = 1,
+        stage: str = "rcpt",
+        addresses=None,
+        seconds: float | None = None,
+        ratio: float = 1.0,
+    ) -> None:
+        """Answer ``code`` at ``stage`` for the next ``count`` transactions (None: until ``reset``), only to
+        ``addresses`` when given, only for ``seconds`` when given, and only to a ``ratio`` of them."""
+        failure = _Failure(
+            code=code,
+            count=count,
+            stage=stage,
+            addresses=None if addresses is None else frozenset(a.lower() for a in addresses),
+            until=None if not seconds else time.monotonic() + float(seconds),
+            ratio=float(ratio),
+        )
         with self.lock:
-            self._failures.append(_Failure(code=code, count=count, stage=stage))
+            self._failures.append(failure)
 
     def reset(self) -> None:
         with self.lock:
@@ -94,10 +126,15 @@ class SmtpSink:
             self.messages.clear()
             self.envelopes.clear()
 
-    def _take_failure(self, stage: str) -> _Failure | None:
+    def clear_failures(self) -> None:
+        with self.lock:
+            self._failures.clear()
+
+    def _take_failure(self, stage: str, recipients: list[str]) -> _Failure | None:
+        now = time.monotonic()
         with self.lock:
             for failure in self._failures:
-                if failure.stage == stage and failure.count != 0:
+                if failure.applies(stage, recipients, now):
                     if failure.count is not None:
                         failure.count -= 1
                     return failure

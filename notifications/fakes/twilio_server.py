@@ -6,8 +6,10 @@
   ``StatusCallback``: queued → sent → delivered (or undelivered with an error code).
 - ``GET /_fake/messages``: JSON list of messages; ``GET /_fake/messages.html`` (or ``/``): the dev "phone".
 - ``POST /_fake/faults`` with JSON ``{"mode", "ratio", "seconds", "count", "error_code", "hang_seconds"}``
-  adds a fault: ``mode`` one of http_429, http_500, timeout, accept_then_500, invalid_number, opted_out,
-  undelivered; ``ratio`` the share of requests it hits (default 1.0); ``seconds`` how long it stays in force
+  adds a fault: ``mode`` one of http_429, http_500, timeout, accept_then_500, accept_then_timeout,
+  invalid_number, opted_out, undelivered (``timeout`` hangs before accepting, ``accept_then_…`` accept the
+  message, send its callbacks, and then fail to answer); ``ratio`` the share of requests it hits (default 1.0);
+  ``seconds`` how long it stays in force
   (default: until reset); ``count`` how many requests it may hit at most; ``error_code`` the undelivered
   code (default 30003); ``hang_seconds`` how long ``timeout`` keeps the request unanswered (default 30).
   ``GET /_fake/faults`` lists them; ``POST /_fake/reset`` forgets messages and faults; ``POST /_fake/config``
@@ -41,6 +43,7 @@ FAULT_MODES = {
     "http_500",
     "timeout",
     "accept_then_500",
+    "accept_then_timeout",
     "invalid_number",
     "opted_out",
     "undelivered",
@@ -96,6 +99,7 @@ class FakeTwilioState:
     in_flight: int = 0  # create requests being answered right now
     max_in_flight: int = 0  # the most at once since the last reset
     rejected_429: int = 0
+    fault_hits: dict = field(default_factory=dict)  # mode → requests it hit since the last reset
 
     def take_token(self) -> bool:
         if self.rate_limit <= 0:
@@ -119,6 +123,7 @@ class FakeTwilioState:
                 if random.random() < fault.ratio:  # noqa: S311 - a fake's fault injection
                     if fault.count is not None:
                         fault.count -= 1
+                    self.fault_hits[fault.mode] = self.fault_hits.get(fault.mode, 0) + 1
                     return fault
         return None
 
@@ -128,6 +133,7 @@ class FakeTwilioState:
             self.faults.clear()
             self._tokens_at = 0.0
             self.in_flight = self.max_in_flight = self.rejected_429 = 0
+            self.fault_hits = {}
 
 
 def _now_rfc2822() -> str:
@@ -204,6 +210,7 @@ class FakeTwilioHandler(BaseHTTPRequestHandler):
                     "messages": len(self.state.messages),
                     "max_in_flight": self.state.max_in_flight,
                     "rejected_429": self.state.rejected_429,
+                    "fault_hits": dict(self.state.fault_hits),
                 }
             return self._send_json(200, stats)
         return self._send_error(20404)
@@ -310,6 +317,10 @@ class FakeTwilioHandler(BaseHTTPRequestHandler):
         threading.Thread(target=self._post_callbacks, args=(message, final), daemon=True).start()
         if mode == "accept_then_500":
             return self._send_error(20500)
+        if mode == "accept_then_timeout":
+            time.sleep(fault.hang_seconds)
+            self.close_connection = True
+            return None
         return self._send_json(201, self._resource(message))
 
     def _store_message(self, account_sid, to, sender, body, callback) -> dict:

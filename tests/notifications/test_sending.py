@@ -180,6 +180,19 @@ def test_an_email_carries_our_delivery_id_and_both_bodies(send_settings, smtp_si
     assert message["List-Unsubscribe"] is None
 
 
+def test_an_email_to_a_delivery_with_a_long_id_and_domain_is_recorded_sent_once(send_settings, smtp_sink):
+    """Found by make chaos: past delivery 999 the Message-ID outgrew the 64-character provider id, the
+    outcome could not be stored, and the relay sent the same e-mail again and again."""
+    send_settings.EMAIL_MESSAGE_ID_DOMAIN = "alerts.corporate-internet-bank.example.com"
+    delivery = queue_email()
+    Delivery.objects.filter(pk=delivery.pk).update(id=987654321)
+    delivery = send(Delivery.objects.get(pk=987654321))
+    [message] = smtp_sink.messages
+    assert delivery.status == DeliveryStatus.SENT
+    assert delivery.provider_id == message["Message-ID"].strip()  # a header this long is folded
+    assert len(delivery.provider_id) > 64
+
+
 def test_an_email_has_one_click_unsubscribe_headers_only_when_given_a_url(send_settings, smtp_sink):
     url = "https://bank.example/avregistrera/abc"
     send(queue_email(unsubscribe_url=url))
