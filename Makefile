@@ -36,6 +36,7 @@ services:
 	bash scripts/ensure-chromium.sh
 	bash scripts/ensure-gettext.sh
 	bash scripts/ensure-docker-compose.sh
+	bash scripts/ensure-chaos.sh
 
 ## make messages: regenerate the English catalogues from the Swedish source strings and compile them.
 ## New strings arrive untranslated (no fuzzy guesses); translate them in the .po files, then run it again.
@@ -49,7 +50,6 @@ messages: install
 screenshots: install
 	bash scripts/ensure-chromium.sh
 	$(BIN)/python scripts/screenshots.py
-	bash scripts/ensure-chaos.sh
 
 ## make chaos: break the real stack on purpose (private PostgreSQL and Redis), print lost/duplicates per
 ## scenario, write var/chaos/latest.json and the table into docs/RELIABILITY.md. About 10 minutes.
