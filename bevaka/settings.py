@@ -318,3 +318,12 @@ CELERY_BEAT_SCHEDULE["events-fanout-relay"] = {
     "schedule": EVENTS_FANOUT_RELAY_INTERVAL,
     "options": {"expires": max(EVENTS_FANOUT_RELAY_INTERVAL * 3, 5)},
 }
+
+# --- Throttling of failed attempts (issue 9) -----------------------------------------------------------
+# PSD2: at most five failed attempts in a row per person (login, contact-verification codes), then a
+# temporary block. Per address only a loose outer bound, so one address cannot lock out a whole company.
+INSTALLED_APPS += ["throttling"]
+THROTTLE_MAX_FAILURES_IN_A_ROW = env.int("THROTTLE_MAX_FAILURES_IN_A_ROW", default=5)
+THROTTLE_BLOCK_MINUTES = env.float("THROTTLE_BLOCK_MINUTES", default=15.0)
+THROTTLE_ADDRESS_MAX_FAILURES = env.int("THROTTLE_ADDRESS_MAX_FAILURES", default=100)  # per hour
+THROTTLE_BANKID_STARTS_PER_ADDRESS = env.int("THROTTLE_BANKID_STARTS_PER_ADDRESS", default=100)  # per 10 min

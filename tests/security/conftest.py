@@ -18,6 +18,7 @@ from agreements import services as agreement_services
 from companies.models import Authority, SigningMandate
 from tests.agreements.conftest import make_evidence
 from tests.factories import CompanyFactory, MembershipFactory
+from tests.signing.conftest import mock_bankid  # noqa: F401 - the mock BankID server, for the login tests
 
 # Tables whose change is not a change of customer state: sessions (every page remembers the current
 # company; logging in and out) and the failed-attempt counters, which a refused attempt must increase.
