@@ -144,3 +144,7 @@ def _flush_past_the_audit_log_truncate_trigger():
     DatabaseOperations.sql_flush = sql_flush
     yield
     DatabaseOperations.sql_flush = original
+
+
+# --- No personal data in logs (issue 9): tests/privacy.py searches every record and process output ----
+from tests.privacy import no_personal_data_in_logs, privacy_log_handler  # noqa: E402, F401
