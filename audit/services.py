@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
 from django.http import HttpRequest
 
 from companies.models import Company, User
@@ -49,5 +49,13 @@ def record(
 def _next_seq() -> int:
     """The next sequence number; the counter row stays locked until the caller's transaction ends, so a
     concurrent writer waits and a rollback gives the number back."""
-    AuditSequence.objects.filter(pk=1).update(last=F("last") + 1)
+    if not AuditSequence.objects.filter(pk=1).update(last=F("last") + 1):
+        # No counter row (a database emptied by flush): start it from the entries there are.
+        top = AuditEntry.objects.aggregate(top=Max("seq"))["top"] or 0
+        try:
+            with transaction.atomic():
+                AuditSequence.objects.create(pk=1, last=top)
+        except IntegrityError:
+            pass  # a concurrent writer made it first
+        AuditSequence.objects.filter(pk=1).update(last=F("last") + 1)
     return AuditSequence.objects.values_list("last", flat=True).get(pk=1)

@@ -327,3 +327,5 @@ THROTTLE_MAX_FAILURES_IN_A_ROW = env.int("THROTTLE_MAX_FAILURES_IN_A_ROW", defau
 THROTTLE_BLOCK_MINUTES = env.float("THROTTLE_BLOCK_MINUTES", default=15.0)
 THROTTLE_ADDRESS_MAX_FAILURES = env.int("THROTTLE_ADDRESS_MAX_FAILURES", default=100)  # per hour
 THROTTLE_BANKID_STARTS_PER_ADDRESS = env.int("THROTTLE_BANKID_STARTS_PER_ADDRESS", default=100)  # per 10 min
+# httpx logs every request line at INFO; URLs may carry query parameters we do not want in logs.
+LOGGING.setdefault("loggers", {}).update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})

@@ -24,8 +24,10 @@ from companies.identity import luhn_checksum_ok
 _PERSONNUMMER_12 = re.compile(r"(?<![\d])((?:19|20)\d{6})[-+]?(\d{4})(?![\d])")
 _PERSONNUMMER_10 = re.compile(r"(?<![\d-])(\d{6})[-+](\d{4})(?![\d])")
 _PHONE = re.compile(
-    r"(?<![\w*])(?:\+|00)\d{1,3}[\s-]?\d{2,3}(?:[\s-]?\d){5,9}(?![\d*])|(?<![\w*+])07\d(?:[\s-]?\d){7}(?!\d)"
+    r"(?<![\w*.])\+\d{1,3} ?\d{2,3}(?: ?\d){5,9}(?![\d*])"  # international, E.164 or spaced
+    r"|(?<![\w*+.-])07\d(?:[\s-]?\d){7}(?![\d-])"  # a Swedish mobile number, written nationally
 )
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _EMAIL = re.compile(r"(?<![\w.*+-])[\w.+-]+@([\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,})\b")
 # The fixed sentences of the alert and code texts (Swedish and English): an alert body, whole or cut.
 _ALERT_SENTENCES = [
@@ -53,6 +55,7 @@ def _valid_date(digits: str) -> bool:
 
 def find_personal_data(text: str) -> list[str]:
     """What kinds of personal data ``text`` contains ("personnummer", "phone", "e-mail", "alert text")."""
+    text = _UUID.sub("<uuid>", text)  # task and order ids are no one's number
     found = []
     for pattern in (_PERSONNUMMER_12, _PERSONNUMMER_10):
         for match in pattern.finditer(text):

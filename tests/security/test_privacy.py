@@ -50,6 +50,8 @@ def test_the_check_finds_each_kind_of_personal_data(text, kinds):
         "event 5599990107 company",  # an organisationsnummer (month 99) is not a person
         "Task notifications.send_batch[3b0e2a4c-1f67-4a0e-9b0a-2d1f4c5e6a7b] succeeded in 0.0123s: None",
         "celery@worker-1.internal ready.",
+        "Task x[5889402c-ab46-44b7-879a-8f2367759524] succeeded in 0.0046701740605s: 0",
+        "POST /mock/v1/orders/0046701740-6050-4b7f-879a-070174060599/complete",
         "From: Bevaka ärenden <no-reply@bevaka.localhost>",
     ],
 )
@@ -148,3 +150,7 @@ def test_a_verification_code_travels_as_an_id(demo, published, django_capture_on
     code_sms = Delivery.objects.get(pk=verification.delivery_id).body
     code = re.search(r"\d{6}", code_sms).group(0)
     assert code not in serialized and "0701740699" not in serialized and "+46701740699" not in serialized
+
+
+def test_http_client_request_lines_are_not_logged():
+    assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
