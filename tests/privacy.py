@@ -146,11 +146,11 @@ def privacy_log_handler():
 
 @pytest.fixture(autouse=True)
 def no_personal_data_in_logs(privacy_log_handler, request):
-    """Fail the test (at teardown) if it logged, or made a process print, personal data."""
-    start = len(privacy_log_handler.records)
+    """Fail the test (at teardown) if it logged, or made a process print, personal data — counting what
+    module- and session-scoped fixtures logged since the previous test's check, too."""
     yield
-    captured = privacy_log_handler.records[start:] + _new_process_output()
-    del privacy_log_handler.records[start:]
+    captured = privacy_log_handler.records[:] + _new_process_output()
+    privacy_log_handler.records.clear()
     if request.node.get_closest_marker("logs_personal_data_on_purpose"):
         return
     leaks = [(c, find_personal_data(c.text)) for c in captured]
