@@ -62,6 +62,18 @@ def service_page(request: HttpRequest, company_id: int) -> HttpResponse:
     return render(request, "agreements/service.html", context)
 
 
+def _signatory_membership_or_refusal(request: HttpRequest, company_id: int) -> Membership | HttpResponse:
+    """The user's membership if they may sign agreements for the company; otherwise the 403 page.
+
+    A company the user is not a member of is a 404 (get_membership_or_404), as everywhere.
+    """
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    if membership.is_signatory:
+        return membership
+    context = company_context(request, membership, nav="service")
+    return render(request, "agreements/not_signatory.html", context, status=403)
+
+
 def _store_proposal(request: HttpRequest, proposal: Proposal) -> HttpResponse:
     request.session[PROPOSAL_KEY.format(company_id=proposal.company_id)] = proposal.as_session()
     return redirect("agreements:sign", company_id=proposal.company_id)
@@ -76,7 +88,9 @@ def _stored_proposal(request: HttpRequest, company_id: int) -> Proposal | None:
 @require_POST
 def connect(request: HttpRequest, company_id: int) -> HttpResponse:
     """Anslut: check the choice, then go to the signing step."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = _signatory_membership_or_refusal(request, company_id)
+    if isinstance(membership, HttpResponse):
+        return membership
     company = membership.company
     form = AgreementForm(request.POST, sole_proprietorship=company.is_sole_proprietorship)
     if form.is_valid():
@@ -102,6 +116,8 @@ def connect(request: HttpRequest, company_id: int) -> HttpResponse:
 def change(request: HttpRequest, company_id: int) -> HttpResponse:
     """Ändra avtal: choose the case types and click Ändra, then sign."""
     membership = get_membership_or_404(user=request.user, company_id=company_id)
+    if request.method == "POST" and not membership.is_signatory:
+        return _signatory_membership_or_refusal(request, company_id)
     company = membership.company
     agreement = services.active_agreement(company=company)
     if agreement is None:
@@ -134,7 +150,10 @@ def cosign(request: HttpRequest, company_id: int, pending_id: int) -> HttpRespon
     pending = services.open_pending_change(company=membership.company)
     if pending is None or pending.pk != pending_id:
         raise Http404("no such pending change")
-    if not membership.is_signatory or pending.initiated_by_id == request.user.pk:
+    membership = _signatory_membership_or_refusal(request, company_id)
+    if isinstance(membership, HttpResponse):
+        return membership
+    if pending.initiated_by_id == request.user.pk:
         messages.error(request, _("Ändringen måste signeras av en annan person med fullmakt att teckna avtal."))
         return redirect("service", company_id=company_id)
     return _store_proposal(request, services.proposal_for_pending(pending))
@@ -146,6 +165,9 @@ def withdraw(request: HttpRequest, company_id: int, pending_id: int) -> HttpResp
     membership = get_membership_or_404(user=request.user, company_id=company_id)
     if not PendingAgreementChange.objects.filter(pk=pending_id, company=membership.company).exists():
         raise Http404("no such pending change")
+    refusal = _signatory_membership_or_refusal(request, company_id)
+    if isinstance(refusal, HttpResponse):
+        return refusal
     try:
         services.withdraw_pending(pending_id=pending_id, user=request.user, ip_address=client_ip(request))
     except services.AgreementError as error:
@@ -159,7 +181,9 @@ def withdraw(request: HttpRequest, company_id: int, pending_id: int) -> HttpResp
 @require_http_methods(["GET", "POST"])
 def sign(request: HttpRequest, company_id: int) -> HttpResponse:
     """The signing step: exactly what is being agreed, and the choice of säkerhetsdosa or BankID."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = _signatory_membership_or_refusal(request, company_id)
+    if isinstance(membership, HttpResponse):
+        return membership
     proposal = _stored_proposal(request, company_id)
     if proposal is None:
         return redirect("service", company_id=company_id)
@@ -189,7 +213,9 @@ def sign(request: HttpRequest, company_id: int) -> HttpResponse:
 @require_GET
 def signed(request: HttpRequest, company_id: int) -> HttpResponse:
     """Where the signing page returns: take the signature and act on it, or say why not."""
-    get_membership_or_404(user=request.user, company_id=company_id)
+    refusal = _signatory_membership_or_refusal(request, company_id)
+    if isinstance(refusal, HttpResponse):
+        return refusal
     proposal = _stored_proposal(request, company_id)
     order_id = request.session.get(ORDER_KEY.format(company_id=company_id))
     if proposal is None or not order_id:
@@ -270,7 +296,9 @@ def pending_receipt(request: HttpRequest, company_id: int, pending_id: int) -> H
 @require_http_methods(["GET", "POST"])
 def end(request: HttpRequest, company_id: int) -> HttpResponse:
     """Avsluta: a page that asks, and a second Avsluta that ends the service (no signature)."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = _signatory_membership_or_refusal(request, company_id)
+    if isinstance(membership, HttpResponse):
+        return membership
     company = membership.company
     agreement = services.active_agreement(company=company)
     if request.method == "POST":

@@ -11,6 +11,9 @@ class AuditEntry(models.Model):
     who acted after a user or company is gone from the bank's registers.
     """
 
+    # 1, 2, 3, … without gaps: taken from AuditSequence in the writing transaction (see services.record), so
+    # a rolled-back change leaves no hole and a missing entry shows (manage.py verify_audit_log).
+    seq = models.BigIntegerField(_("löpnummer"), unique=True)
     created_at = models.DateTimeField(_("tidpunkt"), auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -45,3 +48,20 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.actor_label}"
+
+
+class AuditSequence(models.Model):
+    """The last sequence number given to an audit entry: one row, incremented under its row lock.
+
+    An UPDATE … SET last = last + 1 locks the row until the writing transaction ends, so concurrent writers
+    take numbers one after the other, and a rollback gives the number back.
+    """
+
+    last = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("löpnummer i granskningsloggen")
+        verbose_name_plural = _("löpnummer i granskningsloggen")
+
+    def __str__(self) -> str:
+        return str(self.last)

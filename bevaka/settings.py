@@ -377,3 +377,13 @@ if REDIS_URL:
 if env.str("CELERY_BROKER_URL", default=""):
     CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
+# --- Throttling of failed attempts (issue 9) -----------------------------------------------------------
+# PSD2: at most five failed attempts in a row per person (login, contact-verification codes), then a
+# temporary block. Per address only a loose outer bound, so one address cannot lock out a whole company.
+INSTALLED_APPS += ["throttling"]
+THROTTLE_MAX_FAILURES_IN_A_ROW = env.int("THROTTLE_MAX_FAILURES_IN_A_ROW", default=5)
+THROTTLE_BLOCK_MINUTES = env.float("THROTTLE_BLOCK_MINUTES", default=15.0)
+THROTTLE_ADDRESS_MAX_FAILURES = env.int("THROTTLE_ADDRESS_MAX_FAILURES", default=100)  # per hour
+THROTTLE_BANKID_STARTS_PER_ADDRESS = env.int("THROTTLE_BANKID_STARTS_PER_ADDRESS", default=100)  # per 10 min
+# httpx logs every request line at INFO; URLs may carry query parameters we do not want in logs.
+LOGGING.setdefault("loggers", {}).update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})

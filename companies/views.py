@@ -9,6 +9,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from audit.services import client_ip
+from throttling import services as throttling
+
 from .forms import LanguageForm, PersonnummerLoginForm
 from .models import Membership
 from .selectors import get_membership_or_404, memberships_of
@@ -34,15 +37,33 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and not settings.DEBUG:
         raise Http404("the personnummer login exists only with DEBUG on")
     form = PersonnummerLoginForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = get_user_model().objects.filter(personnummer=form.cleaned_data["personnummer"], is_active=True).first()
+    status = 200
+    if request.method == "POST":
+        address = client_ip(request) or "unknown"
+        try:
+            throttling.check(limit=throttling.LOGIN_ADDRESS, key=address)
+            if form.is_valid():
+                throttling.check(limit=throttling.LOGIN_PERSON, key=form.cleaned_data["personnummer"])
+        except throttling.Blocked as blocked:
+            form.is_valid()
+            form.add_error(None, str(blocked))
+            return render(request, "companies/login.html", {"form": form, "debug_login": True}, status=429)
+        user = None
+        if form.is_valid():
+            personnummer = form.cleaned_data["personnummer"]
+            user = get_user_model().objects.filter(personnummer=personnummer, is_active=True).first()
+            if user is None:
+                throttling.record_failure(limit=throttling.LOGIN_PERSON, key=personnummer)
+                form.add_error("personnummer", _("Det finns ingen användare med det personnumret."))
         if user is None:
-            form.add_error("personnummer", _("Det finns ingen användare med det personnumret."))
+            throttling.record_failure(limit=throttling.LOGIN_ADDRESS, key=address)
+            status = 400
         else:
+            throttling.record_success(limit=throttling.LOGIN_PERSON, key=user.personnummer)
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             translation.activate(user.language)
             return _set_language_cookie(redirect("company-picker"), user.language)
-    return render(request, "companies/login.html", {"form": form, "debug_login": settings.DEBUG})
+    return render(request, "companies/login.html", {"form": form, "debug_login": settings.DEBUG}, status=status)
 
 
 @require_POST

@@ -14,6 +14,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from throttling import services as throttling
+
 from . import rfa
 from .bankid import qr_data
 from .models import SignatureOrder, SigningMethod
@@ -161,16 +163,28 @@ def sign_cancel(request: HttpRequest, order_id) -> HttpResponse:
 @require_POST
 def login_start(request: HttpRequest) -> HttpResponse:
     """Start a BankID identification: QR on another device, or BankID on this device."""
+    from django.contrib import messages
+
     this_device = request.POST.get("enhet") == "denna"
+    if not request.session.session_key:
+        request.session.save()
+    session_key, address = request.session.session_key, _client_ip(request)
+    try:
+        # Five starts in a row in this browser without a finished login, or many from one address: a block.
+        throttling.check(limit=throttling.BANKID_LOGIN_SESSION, key=session_key)
+        throttling.check(limit=throttling.BANKID_LOGIN_ADDRESS, key=address)
+    except throttling.Blocked as blocked:
+        messages.error(request, str(blocked))
+        return redirect("login")
+    throttling.record_failure(limit=throttling.BANKID_LOGIN_SESSION, key=session_key)
+    throttling.record_failure(limit=throttling.BANKID_LOGIN_ADDRESS, key=address)
     try:
         order = start_login(
-            end_user_ip=_client_ip(request),
+            end_user_ip=address,
             return_url=request.build_absolute_uri(reverse("login")),
             previous_order_id=request.session.get(LOGIN_ORDER_SESSION_KEY),
         )
     except SigningError as exc:
-        from django.contrib import messages
-
         messages.error(request, str(exc))
         return redirect("login")
     request.session[LOGIN_ORDER_SESSION_KEY] = str(order.pk)
@@ -228,6 +242,9 @@ def login_finish(request: HttpRequest, order_id) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("login")
     request.session.pop(LOGIN_ORDER_SESSION_KEY, None)
+    # The starts that led here were no failures: forget them (before login() gives the session a new key).
+    throttling.record_success(limit=throttling.BANKID_LOGIN_SESSION, key=request.session.session_key)
+    throttling.forgive_one(limit=throttling.BANKID_LOGIN_ADDRESS, key=_client_ip(request))
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     translation.activate(user.language)
     response = redirect(settings.LOGIN_REDIRECT_URL)

@@ -24,6 +24,7 @@ from companies.models import Company, User
 from companies.phone import parse_mobile_number
 from notifications.models import Channel, Purpose
 from notifications.services import clear_suspension, queue_delivery
+from throttling import services as throttling
 
 from .models import ContactVerification, VerifiedContact, Watch
 
@@ -129,6 +130,7 @@ def start_verification(*, user: User, channel: str, destination: str) -> Contact
     """
     if channel not in Channel.values:
         raise WatchError(_("Okänt sätt att få aviseringar."))
+    _refuse_if_blocked(user)
     destination = _clean_destination(channel, destination)
     User.objects.select_for_update().filter(pk=user.pk).first()  # one code at a time per user
     now = timezone.now()
@@ -168,6 +170,7 @@ def confirm_verification(*, user: User, channel: str, code: str, ip_address: str
     used — and kept, so the refusal is raised after the transaction commits; after five tries, or after
     ten minutes, the code is dead. A code works once.
     """
+    _refuse_if_blocked(user)
     with transaction.atomic():
         verification = (
             ContactVerification.objects.select_for_update()
@@ -184,13 +187,27 @@ def confirm_verification(*, user: User, channel: str, code: str, ip_address: str
             raise WatchError(_("För många felaktiga försök. Begär en ny kod."))
         given = "".join(ch for ch in (code or "") if ch.isdigit())
         if hmac.compare_digest(_code_hash(verification.pk, given), verification.code_hash):
+            throttling.record_success(limit=throttling.CONTACT_CODE, key=user.pk)
             return _mark_verified(user=user, verification=verification, now=now, ip_address=ip_address)
         verification.attempts += 1
         verification.save(update_fields=["attempts"])
-    left = CODE_MAX_TRIES - verification.attempts
+    # Wrong codes in a row count across codes (a new code does not start the count again): PSD2's five.
+    left = min(
+        CODE_MAX_TRIES - verification.attempts, throttling.record_failure(limit=throttling.CONTACT_CODE, key=user.pk)
+    )
     if left <= 0:
+        ContactVerification.objects.filter(pk=verification.pk, used_at__isnull=True).update(used_at=timezone.now())
+        _refuse_if_blocked(user)
         raise WatchError(_("För många felaktiga försök. Begär en ny kod."))
     raise WatchError(_("Fel kod. Du har %(left)d försök kvar.") % {"left": left})
+
+
+def _refuse_if_blocked(user: User) -> None:
+    """WatchError (saying until when) while the user is blocked after five wrong codes in a row."""
+    try:
+        throttling.check(limit=throttling.CONTACT_CODE, key=user.pk)
+    except throttling.Blocked as blocked:
+        raise WatchError(str(blocked)) from None
 
 
 def _mark_verified(*, user: User, verification: ContactVerification, now, ip_address: str | None) -> VerifiedContact:

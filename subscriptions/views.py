@@ -38,6 +38,15 @@ def _page_context(request: HttpRequest, membership: Membership, **extra) -> dict
     return context
 
 
+def _membership_with_access_or_404(request: HttpRequest, company_id: int) -> Membership:
+    """The user's membership in a company where they may use Bevaka ärenden; 404 otherwise (the page
+    offers these forms only then, and a code must not be sent on behalf of a company without access)."""
+    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    if not has_service_access(user=request.user, company=membership.company):
+        raise Http404("no access to Bevaka ärenden in this company")
+    return membership
+
+
 @login_required
 @require_GET
 def my_watches(request: HttpRequest, company_id: int) -> HttpResponse:
@@ -61,10 +70,8 @@ def my_watches(request: HttpRequest, company_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def edit_watches(request: HttpRequest, company_id: int) -> HttpResponse:
     """Ändra: the agreement's case types, each with Sms / E-post; Spara stores and returns."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = _membership_with_access_or_404(request, company_id)
     company = membership.company
-    if not has_service_access(user=request.user, company=company):
-        raise Http404("no access to Bevaka ärenden in this company")
     contacts = selectors.contact_states(user=request.user)
     verified = {channel for channel, state in contacts.items() if state.verified}
     rows = selectors.watch_rows(user=request.user, company=company)
@@ -90,7 +97,7 @@ def edit_watches(request: HttpRequest, company_id: int) -> HttpResponse:
 @require_POST
 def change_contact(request: HttpRequest, company_id: int) -> HttpResponse:
     """A new (or the same, unverified) mobile number or e-mail address: send a code to it."""
-    get_membership_or_404(user=request.user, company_id=company_id)
+    _membership_with_access_or_404(request, company_id)
     form = ContactForm(request.POST)
     if form.is_valid():
         channel = form.cleaned_data["channel"]
@@ -117,7 +124,7 @@ def change_contact(request: HttpRequest, company_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def confirm_contact(request: HttpRequest, company_id: int) -> HttpResponse:
-    get_membership_or_404(user=request.user, company_id=company_id)
+    _membership_with_access_or_404(request, company_id)
     form = CodeForm(request.POST)
     if form.is_valid():
         try:

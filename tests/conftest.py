@@ -123,3 +123,28 @@ def page(browser, live_server, settings):
     tab.login = login
     yield tab
     context.close()
+
+
+# --- The append-only audit log and the test database's flush (issue 9) --------------------------------
+@pytest.fixture(scope="session", autouse=True)
+def _flush_past_the_audit_log_truncate_trigger():
+    """Between transactional tests Django empties every table with one TRUNCATE, which the audit log's
+    trigger refuses, as it must in production. The test process connects as a superuser: its flush alone
+    runs with ``session_replication_role = replica`` (for that transaction), where triggers do not fire."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        statements = original(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        if statements and "audit_auditentry" in tables:
+            return ["SET LOCAL session_replication_role = replica;", *statements]
+        return statements
+
+    DatabaseOperations.sql_flush = sql_flush
+    yield
+    DatabaseOperations.sql_flush = original
+
+
+# --- No personal data in logs (issue 9): tests/privacy.py searches every record and process output ----
+from tests.privacy import no_personal_data_in_logs, privacy_log_handler  # noqa: E402, F401

@@ -27,6 +27,12 @@ MANAGE = [sys.executable, str(BASE_DIR / "manage.py")]
 CELERY = [sys.executable, "-m", "celery"]
 
 
+# Every process started and every command run, so that tests/privacy.py can search what they printed.
+STARTED: list[RunningProcess] = []
+SCANNED: dict[int, int] = {}
+COMMAND_OUTPUTS: list[tuple[Sequence[str], str]] = []
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -123,6 +129,7 @@ def start_process(
         start_new_session=True,
     )
     running = RunningProcess(args=args, process=process)
+    STARTED.append(running)
     threading.Thread(target=_read, args=(running,), daemon=True).start()
     try:
         if ready:
@@ -146,7 +153,7 @@ def start_process(
 
 def run_command(args: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 120):
     """Run a project command to its end; return the CompletedProcess (output merged, as text)."""
-    return subprocess.run(
+    result = subprocess.run(
         list(args),
         cwd=BASE_DIR,
         env=dict(env) if env is not None else None,
@@ -157,3 +164,5 @@ def run_command(args: Sequence[str], *, env: Mapping[str, str] | None = None, ti
         timeout=timeout,
         check=False,
     )
+    COMMAND_OUTPUTS.append((args, result.stdout or ""))
+    return result

@@ -137,7 +137,7 @@ def test_a_user_without_mandate_is_refused_on_pages_and_direct_posts(client, dem
     page = client.get(reverse("service", args=[company])).content.decode()
     assert ">Anslut</button>" not in page
     assert "fullmakt att teckna avtal" in page
-    assert client.post(reverse("agreements:connect", args=[company]), {"case_types": ALL}).status_code == 400
+    assert client.post(reverse("agreements:connect", args=[company]), {"case_types": ALL}).status_code == 403
     assert not Agreement.objects.exists()
 
     _connect(demo)
