@@ -34,3 +34,14 @@ format: install
 services:
 	bash scripts/ensure-services.sh
 	bash scripts/ensure-chromium.sh
+
+## make bench: the full benchmark (< 15 min); make bench-quick: the quick sizes (< 2 min). Both start their
+## own database, private Redis and processes, and write var/bench/latest.json (docs/PERFORMANCE.md).
+.PHONY: bench bench-quick
+bench: install
+	bash scripts/ensure-services.sh
+	$(BIN)/python -m bench.run --size full
+
+bench-quick: install
+	bash scripts/ensure-services.sh
+	$(BIN)/python -m bench.run --size quick
