@@ -49,7 +49,7 @@ class Sizes:
 SIZES = {
     "full": Sizes("full", 10_000, 50_000, 300, 120, 30, 60, 5_000, 2_000, 90, 10, 20, 5, 10_000, 100_000, 60),
     "quick": Sizes("quick", 2_000, 5_000, 100, 20, 10, 20, 1_000, 500, 90, 4, 10, 2, 2_000, 20_000, 30),
-    "tiny": Sizes("tiny", 100, 200, 10, 8, 3, 3, 100, 50, 9, 2, 3, 1, 200, 2_000, 5),
+    "tiny": Sizes("tiny", 60, 100, 6, 5, 2, 2, 50, 30, 3, 2, 3, 1, 100, 1_000, 3),
 }
 
 
@@ -205,7 +205,7 @@ def run(sizes: Sizes, out: Path) -> dict:
     log_dir.mkdir(exist_ok=True)
     stack = BenchStack(
         log_dir=log_dir,
-        database_server=os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432"),
+        database_server=database_server(),
     )
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
     monitor = None
@@ -265,6 +265,21 @@ def run(sizes: Sizes, out: Path) -> dict:
 
 
 machine_info: dict = {}
+
+
+def database_server() -> str:
+    """The PostgreSQL server to create our database on: BENCH_DATABASE_SERVER, else DATABASE_URL's server
+    (its database name is not used), else the local one."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    explicit = os.environ.get("BENCH_DATABASE_SERVER")
+    if explicit:
+        return explicit
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        parts = urlsplit(url)
+        return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+    return "postgres://postgres@127.0.0.1:5432"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .infra import say, wait_until
 
@@ -353,6 +354,57 @@ def _delivery_counts(**filters) -> dict[str, int]:
     from notifications.models import Delivery
 
     return dict(Delivery.objects.filter(**filters).values_list("status").annotate(n=Count("id")).order_by())
+
+
+@contextlib.contextmanager
+def profiled(stack, scenario: str):
+    """With BENCH_PROFILE=1, py-spy samples the workers and the web during the scenario and writes
+    collapsed stacks to var/bench/profiles/<scenario>-<process>.txt (see docs/PERFORMANCE.md)."""
+    import os
+    import shutil
+    import signal
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not os.environ.get("BENCH_PROFILE") or not Path(spy).exists():
+        yield
+        return
+    folder = stack.log_dir.parent / "profiles"
+    folder.mkdir(exist_ok=True)
+    spies = []
+    for name in ("worker", "web"):
+        proc = stack.procs_by_name[name]
+        output = folder / f"{scenario}-{name}.txt"
+        spies.append(
+            subprocess.Popen(
+                [
+                    spy,
+                    "record",
+                    "--pid",
+                    str(proc.pid),
+                    "--subprocesses",
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "50",
+                    "--output",
+                    str(output),
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    try:
+        yield
+    finally:
+        for child in spies:
+            child.send_signal(signal.SIGINT)
+        for child in spies:
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(5)
 
 
 # --- 1. Burst fan-out --------------------------------------------------------------------------------
@@ -736,8 +788,10 @@ def pages(stack, sizes, world: World, monitor) -> dict:
 def run_all(stack, sizes, monitor) -> dict:
     world = seed_world(sizes)
     result: dict = {"ceilings": ceilings(stack, sizes)}
-    result["burst"] = burst(stack, sizes, world, monitor)
-    result["many_events"] = many_events(stack, sizes, world, monitor)
+    with profiled(stack, "burst"):
+        result["burst"] = burst(stack, sizes, world, monitor)
+    with profiled(stack, "many_events"):
+        result["many_events"] = many_events(stack, sizes, world, monitor)
     result["api"] = api(stack, sizes, world, monitor)
     result["rate_limited_sms"] = rate_limited_sms(stack, sizes, world, monitor)
     result["pages"] = pages(stack, sizes, world, monitor)

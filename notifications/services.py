@@ -16,10 +16,11 @@ import datetime
 import logging
 import random
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, CharField, F, Q, Value, When
 from django.utils import timezone
 
 from .channels import AMBIGUOUS, PERMANENT, ChannelError, get_channel
@@ -45,6 +46,7 @@ __all__ = [
     "record_sms_status",
     "relay_due_deliveries",
     "retry_deliveries",
+    "send_deliveries",
     "send_delivery",
     "suspend_destination",
 ]
@@ -235,6 +237,129 @@ def send_delivery(*, delivery_id: int) -> None:
         _retry_later(delivery, ChannelError(f"unexpected {type(error).__name__}", kind="transient"))
     else:
         _record_sent(delivery, provider_id)
+
+
+def _claim_many(delivery_ids: list[int]) -> list[Delivery]:
+    """Claim the queued and due ones of these deliveries (queued → sending) in one transaction: rows are
+    locked with SKIP LOCKED, so two workers never claim the same row; returns them as now stored."""
+    now = timezone.now()
+    deadline = now + datetime.timedelta(seconds=settings.NOTIFICATIONS_SENDING_TIMEOUT)
+    with transaction.atomic():
+        rows = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=delivery_ids, status=DeliveryStatus.QUEUED, next_attempt_at__lte=now)
+            .order_by("pk")
+        )
+        if rows:
+            Delivery.objects.filter(pk__in=[d.pk for d in rows]).update(
+                status=DeliveryStatus.SENDING,
+                attempts=F("attempts") + 1,
+                claimed_at=now,
+                next_attempt_at=deadline,
+                updated_at=now,
+            )
+    for delivery in rows:
+        delivery.status = DeliveryStatus.SENDING
+        delivery.attempts += 1
+        delivery.claimed_at = delivery.updated_at = now
+        delivery.next_attempt_at = deadline
+    return rows
+
+
+def _provider_send(delivery: Delivery) -> str | Exception:
+    """One provider request (rate limit first); the provider id, or the error. No database here: the
+    batch writes every outcome afterwards."""
+    try:
+        acquire(delivery.channel)
+        return get_channel(delivery.channel).send(delivery)
+    except Exception as error:
+        return error
+
+
+def send_deliveries(*, delivery_ids: Iterable[int]) -> None:
+    """Send several deliveries, the provider requests concurrently (NOTIFICATIONS_SEND_CONCURRENCY), with
+    the guarantees of ``send_delivery`` for each, in a constant number of queries for the batch: one claim
+    (a locking SELECT and one UPDATE), one send-time check of every event alert, one suspension lookup,
+    one UPDATE for every accepted send and one for provider ids a callback got to first. Only failures
+    and cancellations are written one by one.
+    """
+    ids = sorted(set(delivery_ids))
+    if not ids:
+        return
+    claimed = _claim_many(ids)
+    if not claimed:
+        return
+    alerts = [d for d in claimed if d.event_id is not None and d.purpose == Purpose.ALERT]
+    reasons = {}
+    if alerts:
+        from events.fanout import alert_stop_reasons
+
+        reasons = alert_stop_reasons(alerts)
+    suspended = _suspensions(claimed)
+    to_send = []
+    for delivery in claimed:
+        reason = reasons.get(delivery.pk)
+        suspension = suspended.get((delivery.channel, delivery.destination))
+        if reason:
+            _finish(delivery, status=DeliveryStatus.CANCELLED, last_error=reason)
+            log.info("delivery %s to %s %s", delivery.pk, delivery.masked_destination, reason)
+        elif suspension is not None:
+            _finish(
+                delivery,
+                status=DeliveryStatus.CANCELLED,
+                last_error=f"destination suspended: {suspension.get_reason_display()}",
+                error_code=suspension.error_code,
+            )
+        else:
+            to_send.append(delivery)
+    if not to_send:
+        return
+    workers = max(1, min(settings.NOTIFICATIONS_SEND_CONCURRENCY, len(to_send)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send") as pool:
+        outcomes = list(pool.map(_provider_send, to_send))
+    sent = []
+    for delivery, outcome in zip(to_send, outcomes, strict=True):
+        if isinstance(outcome, str):
+            sent.append((delivery, outcome))
+        elif isinstance(outcome, RateLimited):
+            _retry_later(delivery, ChannelError("local rate limit", kind="transient"), count_attempt=False)
+        elif isinstance(outcome, ChannelError):
+            _record_failure(delivery, outcome)
+        else:
+            log.error("delivery %s: unexpected error while sending", delivery.pk, exc_info=outcome)
+            _retry_later(delivery, ChannelError(f"unexpected {type(outcome).__name__}", kind="transient"))
+    _record_sent_many(sent)
+
+
+def _suspensions(deliveries: list[Delivery]) -> dict[tuple[str, str], SuspendedDestination]:
+    wanted = Q(pk__in=[])
+    for channel in {d.channel for d in deliveries}:
+        wanted |= Q(channel=channel, destination__in=[d.destination for d in deliveries if d.channel == channel])
+    return {(s.channel, s.destination): s for s in SuspendedDestination.objects.filter(wanted)}
+
+
+def _record_sent_many(sent: list[tuple[Delivery, str]]) -> None:
+    if not sent:
+        return
+    now = timezone.now()
+    ids = [delivery.pk for delivery, _ in sent]
+    provider_ids = Case(
+        *[When(pk=delivery.pk, then=Value(provider_id)) for delivery, provider_id in sent],
+        output_field=CharField(),
+    )
+    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.SENDING).update(
+        status=DeliveryStatus.SENT,
+        provider_id=provider_ids,
+        sent_at=now,
+        next_attempt_at=None,
+        last_error="",
+        error_code="",
+        updated_at=now,
+    )
+    # A status callback that got there first moved its row on, maybe without knowing the provider id yet.
+    Delivery.objects.filter(pk__in=ids, provider_id="").update(provider_id=provider_ids, updated_at=now)
+    for delivery, _provider_id in sent:
+        log.info("delivery %s to %s sent", delivery.pk, delivery.masked_destination)
 
 
 def _record_sent(delivery: Delivery, provider_id: str) -> None:
