@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import statistics
 import subprocess
 import sys
@@ -152,22 +153,11 @@ def _load(stack, mode: str, *, processes: int, threads: int, seconds: float, env
     """Run ``processes`` copies of bench.load MODE at once; their summed counts and rate."""
     from .run import child_env
 
-    start_at = time.time() + 4  # Django's start-up, on a busy machine
     children = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.load",
-                mode,
-                "--threads",
-                str(threads),
-                "--seconds",
-                str(seconds),
-                "--start-at",
-                str(start_at),
-            ],
+            [sys.executable, "-m", "bench.load", mode, "--threads", str(threads), "--seconds", str(seconds)],
             env=env or child_env(stack),
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -176,6 +166,21 @@ def _load(stack, mode: str, *, processes: int, threads: int, seconds: float, env
     ]
     results = []
     try:
+        # Start them together once all are set up (Django's start-up takes seconds on a busy machine).
+        deadline = time.monotonic() + 120
+        for child in children:
+            ready = False
+            while not ready:
+                remaining = deadline - time.monotonic()
+                readable, _, _ = select.select([child.stdout], [], [], max(0.0, remaining))
+                line = child.stdout.readline() if readable else ""
+                ready = line.strip() == "ready"
+                if not ready and (not line or remaining <= 0):
+                    raise RuntimeError(f"bench.load {mode} did not get ready (exit {child.poll()})")
+        start_at = f"{time.time() + 0.3}\n"
+        for child in children:
+            child.stdin.write(start_at)
+            child.stdin.flush()
         for child in children:
             stdout, stderr = child.communicate(timeout=seconds + 120)
             if child.returncode != 0:
@@ -348,6 +353,18 @@ class QueryCounter:
         return self.count
 
 
+def pg_transactions() -> int:
+    """Transactions committed or rolled back in our database so far (PostgreSQL's own statistics): with
+    autocommit, about one per statement outside a transaction. A figure that load on the machine does not
+    change, unlike the times."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()")
+        return int(cursor.fetchone()[0])
+
+
 def _delivery_counts(**filters) -> dict[str, int]:
     from django.db.models import Count
 
@@ -455,6 +472,7 @@ def burst(stack, sizes, world: World, monitor) -> dict:
     expected = 2 * sizes.recipients
     source_id = f"burst-{time.time_ns()}"
     before = cpu_snapshot(stack, monitor)
+    transactions_before = pg_transactions()
     started = time.time()
     status = post_events(stack, world, [event(source_id, world.burst.org_number)], batch=False)
     if status != 202:
@@ -478,11 +496,13 @@ def burst(stack, sizes, world: World, monitor) -> dict:
     with contextlib.suppress(TimeoutError):
         wait_until(
             lambda: _delivery_counts(event=row, channel="sms").get("delivered", 0) >= sms_total,
-            timeout=120,
+            timeout=60,
             what="status callbacks",
             interval=0.5,
         )
     after = cpu_snapshot(stack, monitor)
+    time.sleep(1)  # PostgreSQL flushes its statistics about once a second
+    transactions = pg_transactions() - transactions_before
     counts = _delivery_counts(event=row)
     row.refresh_from_db()
     spans = {}
@@ -511,8 +531,12 @@ def burst(stack, sizes, world: World, monitor) -> dict:
         "statuses": counts,
         "drained": drained,
         "cpu_ms_per_delivery": cpu,
+        "cpu_ms_per_delivery_total": round(sum(cpu.values()), 3),
+        "postgres_transactions_per_delivery": round(transactions / max(1, accepted), 2),
         "peak_rss_mb": monitor.scenario_peak_rss(),
     }
+    if not drained:
+        _purge_backlog(stack)
     say(f"burst: {accepted} deliveries accepted in {total_seconds:.1f} s = {result['end_to_end_deliveries_per_s']}/s")
     return result
 
@@ -520,17 +544,19 @@ def burst(stack, sizes, world: World, monitor) -> dict:
 # --- 2. Many events ----------------------------------------------------------------------------------
 
 
-def _purge_backlog(stack, event_ids_filter) -> None:
+def _purge_backlog(stack, event_ids_filter=None) -> None:
     """End a run that did not drain: drop queued tasks from our private Redis and cancel what is left,
     so the next scenario starts on an idle pipeline."""
+    from django.db.models import Q
     from django.utils import timezone
 
     from events.models import Event
     from notifications.models import Delivery
 
+    say("purging the backlog (not drained within its time)")
     client = stack.redis_client()
     client.delete("celery")  # the default queue's list; kombu's bindings stay
-    Event.objects.filter(event_ids_filter, fanned_out_at__isnull=True).update(fanned_out_at=timezone.now())
+    Event.objects.filter(event_ids_filter or Q(), fanned_out_at__isnull=True).update(fanned_out_at=timezone.now())
     Delivery.objects.filter(status="queued").update(status="cancelled", next_attempt_at=None, last_error="bench")
     with contextlib.suppress(TimeoutError):
         wait_until(lambda: not Delivery.objects.filter(status="sending").exists(), timeout=60, what="in-flight sends")
@@ -548,6 +574,7 @@ def many_events(stack, sizes, world: World, monitor) -> dict:
     items = [event(f"{run}-{n}", companies[n % len(companies)][0]) for n in range(sizes.events)]
     expected_deliveries = sum(companies[n % len(companies)][1] for n in range(sizes.events))
     batches = [items[i : i + 1000] for i in range(0, len(items), 1000)]
+    cpu_before, transactions_before = cpu_snapshot(stack, monitor), pg_transactions()
     started = time.time()
     with ThreadPoolExecutor(4) as pool:
         statuses = list(pool.map(lambda b: post_events(stack, world, b, batch=True), batches))
@@ -570,6 +597,8 @@ def many_events(stack, sizes, world: World, monitor) -> dict:
             break
         time.sleep(0.5)
     window_end, done_at_end = time.time(), done()
+    cpu_after, transactions = cpu_snapshot(stack, monitor), pg_transactions() - transactions_before
+    cpu_per_event = {k: round((cpu_after[k] - cpu_before[k]) * 1000 / max(1, accepted), 3) for k in cpu_after}
     fanned = Event.objects.filter(ours, fanned_out_at__isnull=False).count()
     created = Delivery.objects.filter(mine).count()
     per_event = created / fanned if fanned else 1.0
@@ -613,7 +642,7 @@ def many_events(stack, sizes, world: World, monitor) -> dict:
                 not Event.objects.filter(external_id__startswith=latency_run + "-", fanned_out_at__isnull=True).exists()
                 and not Delivery.objects.filter(lat_mine, status__in=("queued", "sending")).exists()
             ),
-            timeout=120,
+            timeout=60,
             what="latency events",
             interval=0.5,
         )
@@ -632,6 +661,8 @@ def many_events(stack, sizes, world: World, monitor) -> dict:
         "drained_within_window": drained,
         "sustainable_events_per_s": sustainable,
         "deliveries_per_s": deliveries_per_s,
+        "cpu_ms_per_event": cpu_per_event,
+        "postgres_transactions_per_event": round(transactions / max(1, accepted), 2),
         "latency_ms": {
             "p50": _percentile(latencies, 0.50),
             "p95": _percentile(latencies, 0.95),

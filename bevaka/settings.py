@@ -318,3 +318,7 @@ CELERY_BEAT_SCHEDULE["events-fanout-relay"] = {
     "schedule": EVENTS_FANOUT_RELAY_INTERVAL,
     "options": {"expires": max(EVENTS_FANOUT_RELAY_INTERVAL * 3, 5)},
 }
+
+# --- Benchmarks (issue 8) --------------------------------------------------------------------------------
+# A batch of events is fanned out by tasks of this many events each (their sends published together).
+EVENTS_FANOUT_BATCH_SIZE = env.int("EVENTS_FANOUT_BATCH_SIZE", default=20)

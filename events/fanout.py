@@ -235,7 +235,7 @@ def _publish_sends(delivery_ids: list[int]) -> None:
         log.warning("could not publish %d alert deliveries; the relay will", len(delivery_ids))
 
 
-def fan_out(*, event_id: int) -> list[int]:
+def fan_out(*, event_id: int, publish: bool = True) -> list[int]:
     """Create the event's deliveries and publish their sends after commit; returns the new delivery ids.
 
     Runs once per event: the event row is locked and ``fanned_out_at`` set in the same transaction as the
@@ -255,9 +255,21 @@ def fan_out(*, event_id: int) -> list[int]:
         now = timezone.now()
         delivery_ids = _insert_deliveries(event, now)
         Event.objects.filter(pk=event_id).update(fanned_out_at=now, recipient_count=len(delivery_ids))
-        if delivery_ids:
+        if delivery_ids and publish:
             transaction.on_commit(lambda: _publish_sends(delivery_ids))
     log.info("event %s fanned out to %d deliveries", event_id, len(delivery_ids))
+    return delivery_ids
+
+
+def fan_out_events(*, event_ids: list[int]) -> list[int]:
+    """``fan_out`` for several events (each in its own transaction), with the sends of all of them
+    published together in full batches afterwards: a batch of small events becomes a few send tasks
+    instead of one per event. A publish lost between the commits and here is found by the relay."""
+    delivery_ids: list[int] = []
+    for event_id in event_ids:
+        delivery_ids.extend(fan_out(event_id=event_id, publish=False))
+    if delivery_ids:
+        _publish_sends(delivery_ids)
     return delivery_ids
 
 

@@ -84,7 +84,8 @@ class Delivery(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED)
     attempts = models.PositiveIntegerField(_("försök"), default=0)
     ambiguous_resends = models.PositiveIntegerField(_("omsändningar efter ovisst utfall"), default=0)
-    provider_id = models.CharField(_("leverantörens id"), max_length=64, blank=True)
+    # An SMS sid is 34 characters; an e-mail's provider id is its Message-ID, longer with a long domain.
+    provider_id = models.CharField(_("leverantörens id"), max_length=255, blank=True)
     provider_status = models.CharField(_("leverantörens status"), max_length=32, blank=True)
     error_code = models.CharField(_("felkod"), max_length=32, blank=True)
     last_error = models.TextField(_("senaste fel"), blank=True)

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 import random
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Case, CharField, F, Q, Value, When
 from django.utils import timezone
 
@@ -266,6 +268,24 @@ def _claim_many(delivery_ids: list[int]) -> list[Delivery]:
     return rows
 
 
+_pool_lock = threading.Lock()
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _send_pool() -> ThreadPoolExecutor:
+    """The process's sending threads (NOTIFICATIONS_SEND_CONCURRENCY), kept between batches: each keeps
+    its twilio client and HTTP session (a new thread per batch built new ones every time). Made anew in
+    a forked child, which inherits no threads."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (
+                os.getpid(),
+                ThreadPoolExecutor(max_workers=settings.NOTIFICATIONS_SEND_CONCURRENCY, thread_name_prefix="send"),
+            )
+        return _pool[1]
+
+
 def _provider_send(delivery: Delivery) -> str | Exception:
     """One provider request (rate limit first); the provider id, or the error. No database here: the
     batch writes every outcome afterwards."""
@@ -314,9 +334,7 @@ def send_deliveries(*, delivery_ids: Iterable[int]) -> None:
             to_send.append(delivery)
     if not to_send:
         return
-    workers = max(1, min(settings.NOTIFICATIONS_SEND_CONCURRENCY, len(to_send)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send") as pool:
-        outcomes = list(pool.map(_provider_send, to_send))
+    outcomes = list(_send_pool().map(_provider_send, to_send))
     sent = []
     for delivery, outcome in zip(to_send, outcomes, strict=True):
         if isinstance(outcome, str):
@@ -328,7 +346,16 @@ def send_deliveries(*, delivery_ids: Iterable[int]) -> None:
         else:
             log.error("delivery %s: unexpected error while sending", delivery.pk, exc_info=outcome)
             _retry_later(delivery, ChannelError(f"unexpected {type(outcome).__name__}", kind="transient"))
-    _record_sent_many(sent)
+    try:
+        _record_sent_many(sent)
+    except DatabaseError:
+        # One bad row must not leave the whole batch claimed: record them one by one.
+        log.exception("could not record %d sends at once; recording them one by one", len(sent))
+        for delivery, provider_id in sent:
+            try:
+                _record_sent(delivery, provider_id)
+            except DatabaseError:
+                log.exception("delivery %s: sent, but its outcome could not be stored", delivery.pk)
 
 
 def _suspensions(deliveries: list[Delivery]) -> dict[tuple[str, str], SuspendedDestination]:
