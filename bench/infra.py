@@ -237,7 +237,7 @@ class Stack:
 
     def start(self, name: str, args: list[str], *, env: dict[str, str]) -> Proc:
         log_path = self.log_dir / f"{name}.log"
-        log = open(log_path, "w")  # noqa: SIM115 - the child owns it from here on
+        log = open(log_path, "a")  # noqa: SIM115 - the child owns it; a restarted process appends
         process = subprocess.Popen(
             args,
             cwd=BASE_DIR,

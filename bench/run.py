@@ -203,6 +203,8 @@ def run(sizes: Sizes, out: Path) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     log_dir = out.parent / "logs"
     log_dir.mkdir(exist_ok=True)
+    for old_log in log_dir.glob("*.log"):
+        old_log.unlink()
     stack = BenchStack(
         log_dir=log_dir,
         database_server=database_server(),

@@ -322,3 +322,14 @@ CELERY_BEAT_SCHEDULE["events-fanout-relay"] = {
 # --- Benchmarks (issue 8) --------------------------------------------------------------------------------
 # A batch of events is fanned out by tasks of this many events each (their sends published together).
 EVENTS_FANOUT_BATCH_SIZE = env.int("EVENTS_FANOUT_BATCH_SIZE", default=20)
+# Sends have their own queue, which every worker also consumes (kombu takes from its queues in turn):
+# a batch of events queues its fan-outs first, and their sends must not wait behind all of them
+# (the many-events scenario of `make bench` sent nothing until the last fan-out had run).
+from kombu import Queue  # noqa: E402
+
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue("celery"), Queue("send")]
+CELERY_TASK_ROUTES = {
+    "notifications.send_batch": {"queue": "send"},
+    "notifications.send_delivery": {"queue": "send"},
+}
