@@ -149,17 +149,27 @@ class Proc:
     def peak_member_rss_mb(self) -> float:
         return max((rss_mb(pid) for pid in self.members()), default=0.0)
 
-    def stop(self, timeout: float = 15) -> None:
-        if not self.alive():
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGTERM)
+    def terminate(self) -> None:
+        """SIGTERM to the process and everything it started (its session's group)."""
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGTERM)
+
+    def wait_or_kill(self, timeout: float = 15) -> None:
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGKILL)
             self.process.wait(5)
+        # Children that outlived their leader (a worker's pool processes) go too.
+        for pid in session_members(self.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def stop(self, timeout: float = 15) -> None:
+        self.terminate()
+        self.wait_or_kill(timeout)
 
     def tail(self, lines: int = 30) -> str:
         with contextlib.suppress(OSError):
@@ -262,9 +272,12 @@ class Stack:
         if self._closed:
             return
         self._closed = True
+        # All at once: SIGTERM to every process, then wait for each (bounded), SIGKILL what is left.
+        for proc in reversed(self.procs):
+            proc.terminate()
         for proc in reversed(self.procs):
             try:
-                proc.stop()
+                proc.wait_or_kill()
             except Exception as error:
                 say(f"could not stop {proc.name}: {error}")
         self.procs.clear()

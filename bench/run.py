@@ -174,10 +174,11 @@ def start_workers(stack: Stack, **extra_env: str) -> None:
 
 
 def stop_workers(stack: Stack) -> None:
-    for name in ("beat", "worker"):
-        proc = stack.procs_by_name.pop(name, None)
-        if proc is not None:
-            stack.stop(proc)
+    procs = [stack.procs_by_name.pop(name) for name in ("beat", "worker") if name in stack.procs_by_name]
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        stack.stop(proc)
 
 
 class BenchStack(Stack):
