@@ -124,7 +124,7 @@ def start_web(stack: Stack) -> None:
             "--bind",
             f"127.0.0.1:{stack.ports['web']}",
             "--timeout",
-            "60",
+            "120",
             "--graceful-timeout",
             "5",
         ],
