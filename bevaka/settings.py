@@ -333,3 +333,5 @@ CELERY_TASK_ROUTES = {
     "notifications.send_batch": {"queue": "send"},
     "notifications.send_delivery": {"queue": "send"},
 }
+# The token bucket's burst, in seconds of the rate (notifications/ratelimit.py).
+NOTIFICATIONS_RATE_LIMIT_BURST_SECONDS = env.float("NOTIFICATIONS_RATE_LIMIT_BURST_SECONDS", default=0.2)
