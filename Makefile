@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format services check messages screenshots chaos
+.PHONY: install run test lint format services check messages screenshots chaos bench bench-quick
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,3 +56,13 @@ screenshots: install
 chaos: install
 	bash scripts/ensure-chaos.sh
 	$(BIN)/python -m chaos --doc docs/RELIABILITY.md $(CHAOS_ARGS)
+
+## make bench: the full benchmark (< 15 min); make bench-quick: the quick sizes (< 2 min). Both start their
+## own database, private Redis and processes, and write var/bench/latest.json (docs/PERFORMANCE.md).
+bench: install
+	bash scripts/ensure-services.sh
+	$(BIN)/python -m bench.run --size full
+
+bench-quick: install
+	bash scripts/ensure-services.sh
+	$(BIN)/python -m bench.run --size quick

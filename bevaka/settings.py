@@ -387,3 +387,22 @@ THROTTLE_ADDRESS_MAX_FAILURES = env.int("THROTTLE_ADDRESS_MAX_FAILURES", default
 THROTTLE_BANKID_STARTS_PER_ADDRESS = env.int("THROTTLE_BANKID_STARTS_PER_ADDRESS", default=100)  # per 10 min
 # httpx logs every request line at INFO; URLs may carry query parameters we do not want in logs.
 LOGGING.setdefault("loggers", {}).update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})
+# --- Benchmarks (issue 8) --------------------------------------------------------------------------------
+# A batch of events is fanned out by tasks of this many events each (their sends published together).
+EVENTS_FANOUT_BATCH_SIZE = env.int("EVENTS_FANOUT_BATCH_SIZE", default=20)
+# Sends have their own queue, which every worker also consumes (kombu takes from its queues in turn):
+# a batch of events queues its fan-outs first, and their sends must not wait behind all of them
+# (the many-events scenario of `make bench` sent nothing until the last fan-out had run).
+from kombu import Queue  # noqa: E402
+
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue("celery"), Queue("send")]
+CELERY_TASK_ROUTES = {
+    "notifications.send_batch": {"queue": "send"},
+    "notifications.send_delivery": {"queue": "send"},
+}
+# The token bucket's burst, in seconds of the rate (notifications/ratelimit.py).
+NOTIFICATIONS_RATE_LIMIT_BURST_SECONDS = env.float("NOTIFICATIONS_RATE_LIMIT_BURST_SECONDS", default=0.2)
+# A batch checks its alerts once (rule 6) before their rate-limit tokens; an alert whose token took longer than
+# this since that check is checked again just before its provider request.
+NOTIFICATIONS_SEND_CHECK_MAX_AGE = env.float("NOTIFICATIONS_SEND_CHECK_MAX_AGE", default=2.0)

@@ -12,6 +12,7 @@ The recipients of event E (company C, case type T) are the verified contacts (us
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import unicodedata
 
@@ -91,14 +92,21 @@ def _gsm7_name(name: str) -> str:
 
 def alert_texts(event: Event) -> dict[tuple[str, str], dict[str, str]]:
     """The alert's subject and bodies per (language, channel): company name and kind of case only."""
+    return _alert_texts(event.company.name, event.case_type.name_sv, event.case_type.name_en)
+
+
+@functools.lru_cache(maxsize=2048)
+def _alert_texts(company_name: str, name_sv: str, name_en: str) -> dict[tuple[str, str], dict[str, str]]:
+    # Rendering six templates per event showed in the fan-out's profile; the same company and case type
+    # give the same texts, so a worker renders them once (callers must not change the dict).
     texts = {}
     for language in LANGUAGES:
-        case_type = event.case_type.name_en if language == "en" else event.case_type.name_sv
-        context = {"company": event.company.name, "case_type": case_type}
+        case_type = name_en if language == "en" else name_sv
+        context = {"company": company_name, "case_type": case_type}
         with translation.override(language):
             texts[(language, Channel.SMS)] = {
                 "subject": case_type,
-                "body": render_sms("alert", {**context, "company": _gsm7_name(event.company.name)}),
+                "body": render_sms("alert", {**context, "company": _gsm7_name(company_name)}),
                 "html_body": "",
             }
             texts[(language, Channel.EMAIL)] = {
@@ -122,14 +130,15 @@ def _by_language_and_channel(texts, part: str, output_field):
     return Case(*whens, default=default, output_field=output_field)
 
 
-def _insert_deliveries(event: Event, now: datetime.datetime) -> list[int]:
-    """INSERT INTO delivery (…) SELECT … FROM the recipients ON CONFLICT DO NOTHING RETURNING id: one
-    statement, whatever the number of recipients; a second run inserts nothing."""
-    texts = alert_texts(event)
+def _insert_statement(
+    *, event_id: int, company_id: int, case_type_id: int, texts, now: datetime.datetime
+) -> tuple[str, list]:
+    """INSERT INTO delivery (…) SELECT … FROM the recipients ON CONFLICT DO NOTHING RETURNING id, built
+    with the ORM (the access rule stays ``companies.access``'s): the SQL and its parameters."""
     columns = {
-        "event_id": Value(event.pk, output_field=IntegerField()),
+        "event_id": Value(event_id, output_field=IntegerField()),
         "user_id": F("user_id"),
-        "company_id": Value(event.company_id, output_field=IntegerField()),
+        "company_id": Value(company_id, output_field=IntegerField()),
         "channel": F("channel"),
         "destination": F("destination_key"),
         "purpose": Value(Purpose.ALERT, output_field=CharField()),
@@ -151,7 +160,7 @@ def _insert_deliveries(event: Event, now: datetime.datetime) -> list[int]:
     }
     aliases = {f"col_{name}": expression for name, expression in columns.items()}
     select = (
-        recipients(company_id=event.company_id, case_type_id=event.case_type_id)
+        recipients(company_id=company_id, case_type_id=case_type_id)
         .annotate(**aliases)
         .values_list(*aliases)
         .order_by()
@@ -169,6 +178,46 @@ def _insert_deliveries(event: Event, now: datetime.datetime) -> list[int]:
         f"ON CONFLICT ({quote('event_id')}, {quote('user_id')}, {quote('channel')}) "
         f"WHERE {quote('event_id')} IS NOT NULL DO NOTHING RETURNING {quote('id')}"
     )
+    return sql, list(params)
+
+
+# Building and compiling that statement with the ORM costs more CPU than PostgreSQL spends running it
+# for a small event (the profile in docs/PERFORMANCE.md). Its shape never changes, only its values: build
+# it once per process with placeholder values that cannot occur, then put each event's values in.
+_EVENT_ID, _COMPANY_ID, _CASE_TYPE_ID = -7_000_000_001, -7_000_000_002, -7_000_000_003
+_NOW = datetime.datetime(1901, 2, 3, 4, 5, 6, 789, tzinfo=datetime.UTC)
+_statement_template: tuple[str, list] | None = None
+
+
+def _placeholder(language: str, channel: str, part: str) -> str:
+    return f"\x00bevaka-fanout:{language}:{channel}:{part}"
+
+
+def _prepared_statement(event: Event, now: datetime.datetime, texts) -> tuple[str, list]:
+    global _statement_template
+    if _statement_template is None:
+        placeholders = {key: {part: _placeholder(*key, part) for part in value} for key, value in texts.items()}
+        _statement_template = _insert_statement(
+            event_id=_EVENT_ID, company_id=_COMPANY_ID, case_type_id=_CASE_TYPE_ID, texts=placeholders, now=_NOW
+        )
+    sql, template_params = _statement_template
+    values = {_EVENT_ID: event.pk, _COMPANY_ID: event.company_id, _CASE_TYPE_ID: event.case_type_id, _NOW: now}
+    for key, value in texts.items():
+        for part, text in value.items():
+            values[_placeholder(*key, part)] = text
+    params = []
+    for param in template_params:
+        # Only our placeholders are replaced; every other parameter (constants of the rule) stays.
+        if isinstance(param, int | str | datetime.datetime) and not isinstance(param, bool) and param in values:
+            param = values[param]
+        params.append(param)
+    return sql, params
+
+
+def _insert_deliveries(event: Event, now: datetime.datetime) -> list[int]:
+    """Insert the event's deliveries in one statement, whatever the number of recipients; a second run
+    inserts nothing. Returns the new ids."""
+    sql, params = _prepared_statement(event, now, alert_texts(event))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
@@ -187,7 +236,7 @@ def _publish_sends(delivery_ids: list[int]) -> None:
         log.warning("could not publish %d alert deliveries; the relay will", len(delivery_ids))
 
 
-def fan_out(*, event_id: int) -> list[int]:
+def fan_out(*, event_id: int, publish: bool = True) -> list[int]:
     """Create the event's deliveries and publish their sends after commit; returns the new delivery ids.
 
     Runs once per event: the event row is locked and ``fanned_out_at`` set in the same transaction as the
@@ -207,10 +256,22 @@ def fan_out(*, event_id: int) -> list[int]:
         now = timezone.now()
         delivery_ids = _insert_deliveries(event, now)
         Event.objects.filter(pk=event_id).update(fanned_out_at=now, recipient_count=len(delivery_ids))
-        if delivery_ids:
+        if delivery_ids and publish:
             transaction.on_commit(lambda: _publish_sends(delivery_ids))
     log.info("event %s fanned out to %d deliveries", event_id, len(delivery_ids))
     observe("bevaka_fanout_latency_seconds", (now - event.received_at).total_seconds())
+    return delivery_ids
+
+
+def fan_out_events(*, event_ids: list[int]) -> list[int]:
+    """``fan_out`` for several events (each in its own transaction), with the sends of all of them
+    published together in full batches afterwards: a batch of small events becomes a few send tasks
+    instead of one per event. A publish lost between the commits and here is found by the relay."""
+    delivery_ids: list[int] = []
+    for event_id in event_ids:
+        delivery_ids.extend(fan_out(event_id=event_id, publish=False))
+    if delivery_ids:
+        _publish_sends(delivery_ids)
     return delivery_ids
 
 
@@ -254,18 +315,20 @@ STOP_NO_WATCH = "cancelled at send time: the user no longer watches the case typ
 STOP_DESTINATION = "cancelled at send time: the destination is no longer the user's verified one"
 
 
-def alert_stop_reason(delivery: Delivery) -> str | None:
-    """Why this event alert must not be sent now, or None. One query: the access rule, the agreement
-    (active, including the type), the watch on this channel and the verified destination, as they are now."""
+def alert_stop_reasons(deliveries) -> dict[int, str]:
+    """Why each of these event alerts must not be sent now (only those that must not), as one query for
+    the whole batch: the access rule, the agreement (active, including the type), the watch on the
+    delivery's channel and the verified destination, as they are now."""
+    if not deliveries:
+        return {}
     watch = Watch.objects.filter(
         user=OuterRef("user"), company=OuterRef("company"), case_type=OuterRef("event__case_type")
     )
-    watch = watch.filter(by_sms=True) if delivery.channel == Channel.SMS else watch.filter(by_email=True)
     contact = VerifiedContact.objects.annotate(destination_key=_destination_key()).filter(
-        user=OuterRef("user"), channel=delivery.channel, destination_key=OuterRef("destination")
+        user=OuterRef("user"), channel=OuterRef("channel"), destination_key=OuterRef("destination")
     )
-    row = (
-        Delivery.objects.filter(pk=delivery.pk)
+    rows = (
+        Delivery.objects.filter(pk__in=[d.pk for d in deliveries])
         .annotate(
             has_access=Exists(
                 memberships_with_service_access().filter(user=OuterRef("user"), company=OuterRef("company"))
@@ -275,21 +338,27 @@ def alert_stop_reason(delivery: Delivery) -> str | None:
                     company=OuterRef("company"), status=Agreement.Status.ACTIVE, case_types=OuterRef("event__case_type")
                 )
             ),
-            watching=Exists(watch),
+            watching_sms=Exists(watch.filter(by_sms=True)),
+            watching_email=Exists(watch.filter(by_email=True)),
             verified=Exists(contact),
         )
-        .values_list("has_access", "included", "watching", "verified")
-        .first()
+        .values_list("pk", "channel", "has_access", "included", "watching_sms", "watching_email", "verified")
+        .order_by()
     )
-    if row is None:
-        return None
-    has_access, included, watching, verified = row
-    if not included:
-        return STOP_NOT_INCLUDED
-    if not has_access:
-        return STOP_NO_ACCESS
-    if not watching:
-        return STOP_NO_WATCH
-    if not verified:
-        return STOP_DESTINATION
-    return None
+    reasons = {}
+    for pk, channel, has_access, included, watching_sms, watching_email, verified in rows:
+        watching = watching_sms if channel == Channel.SMS else watching_email
+        if not included:
+            reasons[pk] = STOP_NOT_INCLUDED
+        elif not has_access:
+            reasons[pk] = STOP_NO_ACCESS
+        elif not watching:
+            reasons[pk] = STOP_NO_WATCH
+        elif not verified:
+            reasons[pk] = STOP_DESTINATION
+    return reasons
+
+
+def alert_stop_reason(delivery: Delivery) -> str | None:
+    """Why this event alert must not be sent now, or None (``alert_stop_reasons`` for one; one query)."""
+    return alert_stop_reasons([delivery]).get(delivery.pk)

@@ -256,12 +256,18 @@ def clean_events(items: Sequence, *, batch: bool) -> list[CleanEvent]:
 
 
 def _publish_fan_out(event_ids: list[int]) -> None:
-    """Publish one fan-out task per new event; a lost publish is found again by the fan-out relay."""
+    """Publish the fan-out of the new events: one task for one event, tasks of EVENTS_FANOUT_BATCH_SIZE
+    events for a batch (a task per event was the many-events bottleneck, docs/PERFORMANCE.md). A lost
+    publish is found again by the fan-out relay."""
     from . import tasks
 
     try:
-        for event_id in event_ids:
-            tasks.fan_out.delay(event_id=event_id)
+        if len(event_ids) == 1:
+            tasks.fan_out.delay(event_id=event_ids[0])
+            return
+        size = settings.EVENTS_FANOUT_BATCH_SIZE
+        for start in range(0, len(event_ids), size):
+            tasks.fan_out_batch.delay(event_ids=event_ids[start : start + size])
     except Exception:
         log.warning("could not publish the fan-out of %d events; the relay will", len(event_ids))
 

@@ -14,6 +14,12 @@ def fan_out(*, event_id: int) -> int:
     return len(fanout.fan_out(event_id=event_id))
 
 
+@shared_task(name="events.fan_out_batch", **_TASK_OPTIONS)
+def fan_out_batch(*, event_ids: list[int]) -> int:
+    """``fan_out`` for several events, their sends published together. Returns how many deliveries."""
+    return len(fanout.fan_out_events(event_ids=event_ids))
+
+
 @shared_task(name="events.relay_unfanned_events", **_TASK_OPTIONS)
 def relay_unfanned_events() -> int:
     """Beat's relay: publish the fan-out of events still not fanned out. Returns how many."""

@@ -12,15 +12,19 @@ Rules that hold across these functions:
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import logging
+import os
 import random
+import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, CharField, F, Q, Value, When
 from django.utils import timezone
 
 from bevaka.metrics import observe
@@ -48,6 +52,7 @@ __all__ = [
     "record_sms_status",
     "relay_due_deliveries",
     "retry_deliveries",
+    "send_deliveries",
     "send_delivery",
     "suspend_destination",
 ]
@@ -275,6 +280,223 @@ def _record_sent_durably(delivery: Delivery, provider_id: str) -> None:
             return
 
 
+def _claim_many(delivery_ids: list[int]) -> list[Delivery]:
+    """Claim the queued and due ones of these deliveries (queued → sending) in one transaction: rows are
+    locked with SKIP LOCKED, so two workers never claim the same row; returns them as now stored, with
+    their event (for the latency metric)."""
+    now = timezone.now()
+    deadline = now + datetime.timedelta(seconds=settings.NOTIFICATIONS_SENDING_TIMEOUT)
+    with transaction.atomic():
+        rows = list(
+            Delivery.objects.select_related("event")
+            .select_for_update(skip_locked=True, of=("self",))
+            .filter(pk__in=delivery_ids, status=DeliveryStatus.QUEUED, next_attempt_at__lte=now)
+            .order_by("pk")
+        )
+        if rows:
+            Delivery.objects.filter(pk__in=[d.pk for d in rows]).update(
+                status=DeliveryStatus.SENDING,
+                attempts=F("attempts") + 1,
+                claimed_at=now,
+                next_attempt_at=deadline,
+                updated_at=now,
+            )
+    for delivery in rows:
+        delivery.status = DeliveryStatus.SENDING
+        delivery.attempts += 1
+        delivery.claimed_at = delivery.updated_at = now
+        delivery.next_attempt_at = deadline
+    return rows
+
+
+_pool_lock = threading.Lock()
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _send_pool() -> ThreadPoolExecutor:
+    """The process's sending threads (NOTIFICATIONS_SEND_CONCURRENCY), kept between batches: each keeps
+    its twilio client and HTTP session (a new thread per batch built new ones every time). Made anew in
+    a forked child, which inherits no threads."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (
+                os.getpid(),
+                ThreadPoolExecutor(max_workers=settings.NOTIFICATIONS_SEND_CONCURRENCY, thread_name_prefix="send"),
+            )
+        return _pool[1]
+
+
+class _Stopped:
+    """A send the rule-6 re-check stopped after a long wait for its rate-limit token."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class _NoToken(Exception):
+    """Redis (the shared bucket) could not be asked: nothing was sent, so this is not an attempt."""
+
+
+def _provider_send(delivery: Delivery, checked_at: float) -> str | Exception | _Stopped:
+    """One provider request; the provider id, the error, or why it was stopped. The rate-limit token
+    comes first. The batch checked every alert once before (PRODUCT.md rule 6); when waiting for the
+    token made that check older than NOTIFICATIONS_SEND_CHECK_MAX_AGE, this alert is checked again here,
+    so a revocation committed during the wait still stops it. Otherwise no database here: the batch
+    writes every outcome afterwards."""
+    try:
+        try:
+            acquire(delivery.channel)
+        except RateLimited:
+            raise
+        except Exception as error:
+            raise _NoToken(type(error).__name__) from error
+        if (
+            delivery.event_id is not None
+            and delivery.purpose == Purpose.ALERT
+            and time.monotonic() - checked_at > settings.NOTIFICATIONS_SEND_CHECK_MAX_AGE
+        ):
+            from events.fanout import alert_stop_reason
+
+            try:
+                reason = alert_stop_reason(delivery)
+            finally:
+                connection.close()  # this thread's own connection; the pool's threads live long
+            if reason:
+                return _Stopped(reason)
+        return get_channel(delivery.channel).send(delivery)
+    except Exception as error:
+        return error
+
+
+def send_deliveries(*, delivery_ids: Iterable[int]) -> None:
+    """Send several deliveries, the provider requests concurrently (NOTIFICATIONS_SEND_CONCURRENCY), with
+    the guarantees of ``send_delivery`` for each, in a constant number of queries for the batch: one claim
+    (a locking SELECT and one UPDATE), one send-time check of every event alert, one suspension lookup,
+    one UPDATE for every accepted send and one for provider ids a callback got to first. Only failures,
+    cancellations and alerts whose rate-limit wait outlived their check are written or read one by one.
+    """
+    ids = sorted(set(delivery_ids))
+    if not ids:
+        return
+    claimed = _claim_many(ids)
+    if not claimed:
+        return
+    alerts = [d for d in claimed if d.event_id is not None and d.purpose == Purpose.ALERT]
+    reasons = {}
+    if alerts:
+        from events.fanout import alert_stop_reasons
+
+        reasons = alert_stop_reasons(alerts)
+    checked_at = time.monotonic()
+    suspended = _suspensions(claimed)
+    to_send = []
+    for delivery in claimed:
+        reason = reasons.get(delivery.pk)
+        suspension = suspended.get((delivery.channel, delivery.destination))
+        if reason:
+            _finish(delivery, status=DeliveryStatus.CANCELLED, last_error=reason)
+            log.info("delivery %s to %s %s", delivery.pk, delivery.masked_destination, reason)
+        elif suspension is not None:
+            _finish(
+                delivery,
+                status=DeliveryStatus.CANCELLED,
+                last_error=f"destination suspended: {suspension.get_reason_display()}",
+                error_code=suspension.error_code,
+            )
+        else:
+            to_send.append(delivery)
+    if not to_send:
+        return
+    pool = _send_pool()
+    # Each request runs in a copy of the task's context, so that its log lines carry the task id.
+    futures = [pool.submit(contextvars.copy_context().run, _provider_send, d, checked_at) for d in to_send]
+    sent = []
+    for delivery, future in zip(to_send, futures, strict=True):
+        outcome = future.result()
+        if isinstance(outcome, str):
+            sent.append((delivery, outcome))
+        elif isinstance(outcome, _Stopped):
+            _finish(delivery, status=DeliveryStatus.CANCELLED, last_error=outcome.reason)
+            log.info("delivery %s to %s %s", delivery.pk, delivery.masked_destination, outcome.reason)
+        elif isinstance(outcome, RateLimited):
+            _retry_later(delivery, ChannelError("local rate limit", kind="transient"), count_attempt=False)
+        elif isinstance(outcome, _NoToken):
+            log.warning("delivery %s: no rate-limit token (%s); retrying later", delivery.pk, outcome)
+            _retry_later(delivery, ChannelError("rate limit unavailable", kind="transient"), count_attempt=False)
+        elif isinstance(outcome, ChannelError):
+            _record_failure(delivery, outcome)
+        else:
+            log.error("delivery %s: unexpected error while sending", delivery.pk, exc_info=outcome)
+            _retry_later(delivery, ChannelError(f"unexpected {type(outcome).__name__}", kind="transient"))
+    _record_sent_many_durably(sent)
+
+
+def _record_sent_many_durably(sent: list[tuple[Delivery, str]]) -> None:
+    """The provider has these messages: store that as ``_record_sent_durably`` does for one — retried
+    while the database cannot be reached, then one by one, so one bad row cannot leave the batch claimed."""
+    deadline = time.monotonic() + settings.NOTIFICATIONS_OUTCOME_RETRY_SECONDS
+    while True:
+        try:
+            _record_sent_many(sent)
+            return
+        except (OperationalError, InterfaceError):
+            if time.monotonic() > deadline:
+                break
+            log.warning("%d deliveries sent; the database is unreachable, retrying their outcome", len(sent))
+            connection.close()
+            time.sleep(0.5)
+        except DatabaseError:
+            log.exception("could not record %d sends at once; recording them one by one", len(sent))
+            break
+    for delivery, provider_id in sent:
+        try:
+            _record_sent_durably(delivery, provider_id)
+        except DatabaseError:
+            log.exception("delivery %s: sent, but its outcome could not be stored", delivery.pk)
+
+
+def _suspensions(deliveries: list[Delivery]) -> dict[tuple[str, str], SuspendedDestination]:
+    wanted = Q(pk__in=[])
+    for channel in {d.channel for d in deliveries}:
+        wanted |= Q(channel=channel, destination__in=[d.destination for d in deliveries if d.channel == channel])
+    return {(s.channel, s.destination): s for s in SuspendedDestination.objects.filter(wanted)}
+
+
+def _record_sent_many(sent: list[tuple[Delivery, str]]) -> None:
+    if not sent:
+        return
+    now = timezone.now()
+    ids = [delivery.pk for delivery, _ in sent]
+    provider_ids = Case(
+        *[When(pk=delivery.pk, then=Value(provider_id)) for delivery, provider_id in sent],
+        output_field=CharField(),
+    )
+    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.SENDING).update(
+        status=DeliveryStatus.SENT,
+        provider_id=provider_ids,
+        sent_at=now,
+        next_attempt_at=None,
+        last_error="",
+        error_code="",
+        updated_at=now,
+    )
+    # A status callback that got there first moved its row on, maybe without knowing the provider id yet.
+    Delivery.objects.filter(pk__in=ids, provider_id="").update(provider_id=provider_ids, updated_at=now)
+    for delivery, _provider_id in sent:
+        log.info("delivery %s to %s sent", delivery.pk, delivery.masked_destination)
+        _observe_latency(delivery, now)
+
+
+def _observe_latency(delivery: Delivery, now: datetime.datetime) -> None:
+    if delivery.event_id is not None:
+        observe(
+            "bevaka_event_to_provider_seconds",
+            (now - delivery.event.received_at).total_seconds(),
+            channel=delivery.channel,
+        )
+
+
 def _record_sent(delivery: Delivery, provider_id: str) -> None:
     now = timezone.now()
     updated = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
@@ -290,12 +512,7 @@ def _record_sent(delivery: Delivery, provider_id: str) -> None:
         # A status callback got there first; it may not know the provider id yet.
         Delivery.objects.filter(pk=delivery.pk, provider_id="").update(provider_id=provider_id, updated_at=now)
     log.info("delivery %s to %s sent", delivery.pk, delivery.masked_destination)
-    if delivery.event_id is not None:
-        observe(
-            "bevaka_event_to_provider_seconds",
-            (now - delivery.event.received_at).total_seconds(),
-            channel=delivery.channel,
-        )
+    _observe_latency(delivery, now)
 
 
 def _finish(delivery: Delivery, *, status: str, last_error: str, error_code: str = "") -> bool:

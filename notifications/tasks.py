@@ -1,13 +1,9 @@
 """Celery tasks: fetch by id, call one service. Late acks, so a lost worker's task is delivered again."""
 
-import contextvars
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
 from celery import shared_task
 from celery.signals import task_prerun
-from django.conf import settings
-from django.db import connection
 
 from . import services
 from .liveness import record_task_consumed
@@ -31,25 +27,11 @@ def send_delivery(*, delivery_id: int) -> None:
     services.send_delivery(delivery_id=delivery_id)
 
 
-def _send_in_thread(delivery_id: int) -> None:
-    try:
-        services.send_delivery(delivery_id=delivery_id)
-    except Exception:
-        # The row stays claimed; the relay requeues it after its deadline.
-        log.exception("delivery %s: send failed unexpectedly", delivery_id)
-    finally:
-        connection.close()
-
-
 @shared_task(name="notifications.send_batch", **_TASK_OPTIONS)
 def send_batch(*, delivery_ids: list[int]) -> None:
-    """Send several deliveries with concurrent provider requests (NOTIFICATIONS_SEND_CONCURRENCY threads)."""
-    workers = max(1, min(settings.NOTIFICATIONS_SEND_CONCURRENCY, len(delivery_ids)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send") as pool:
-        # Each thread runs in a copy of the task's context, so that its log lines carry the task id.
-        futures = [pool.submit(contextvars.copy_context().run, _send_in_thread, pk) for pk in delivery_ids]
-        for future in futures:
-            future.result()
+    """Send several deliveries: one claim and one outcome write for the batch, concurrent provider
+    requests (NOTIFICATIONS_SEND_CONCURRENCY threads, which never touch the database)."""
+    services.send_deliveries(delivery_ids=delivery_ids)
 
 
 @shared_task(name="notifications.relay_due_deliveries", **_TASK_OPTIONS)

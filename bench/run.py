@@ -1,0 +1,304 @@
+"""`make bench` / `make bench-quick`: start everything the pipeline needs, seed, measure the ceilings and
+the five scenarios, write one JSON document to var/bench/latest.json (progress on stderr), clean up.
+
+    python -m bench.run --size full|quick|tiny [--out PATH]
+
+The run owns a database ``bevaka_bench_<pid>`` on the shared PostgreSQL server (created at the start,
+dropped at the end), a private redis-server on a free port, N Celery worker processes (prefork, one per
+core), beat, gunicorn with 2 workers, the fake Twilio server and the SMTP sink. All of it is stopped in a
+``finally``, also on Ctrl-C and SIGTERM. Every wait has a timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .infra import BASE_DIR, Monitor, Stack, free_port, machine, port_open, say, wait_until
+
+
+@dataclass
+class Sizes:
+    """What one run does; ``full`` is the issue's, ``quick`` its quick sizes, ``tiny`` the test suite's."""
+
+    name: str
+    recipients: int  # burst: R users with SMS and e-mail
+    events: int  # many events through the batch API
+    event_companies: int  # companies the many events go to (1–3 recipients each)
+    drain_seconds: float  # how long the many-events drain is measured at most
+    latency_seconds: float  # paced events at half the sustainable rate
+    api_seconds: float
+    rate_limited_sms: int
+    page_users: int
+    history_days: int
+    history_events_per_day: int
+    history_per_event: int
+    ceiling_seconds: float
+    noop_tasks: int
+    copy_rows: int
+    page_requests: int
+
+
+SIZES = {
+    "full": Sizes("full", 10_000, 50_000, 300, 120, 30, 60, 5_000, 2_000, 90, 10, 20, 5, 10_000, 100_000, 60),
+    "quick": Sizes("quick", 2_000, 5_000, 100, 20, 10, 20, 1_000, 500, 90, 4, 10, 3, 2_000, 20_000, 30),
+    "tiny": Sizes("tiny", 60, 100, 6, 5, 2, 2, 50, 30, 3, 2, 3, 1, 100, 1_000, 3),
+}
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _on_signal(signum, _frame):
+    raise Interrupted(f"signal {signum}")
+
+
+def child_env(stack: Stack, **extra: str) -> dict[str, str]:
+    """The environment of every process of the run: our database, our Redis, the fakes."""
+    env = os.environ.copy()
+    env.update(
+        DJANGO_SETTINGS_MODULE="bevaka.settings",
+        DATABASE_URL=stack.database_url,
+        REDIS_URL=stack.redis_url,
+        DEBUG="false",
+        SECRET_KEY=stack.secret_key,
+        ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+        SECURE_SSL_REDIRECT="false",
+        SECURE_COOKIES="false",
+        TWILIO_ACCOUNT_SID="AC" + "0" * 31 + "8",
+        TWILIO_AUTH_TOKEN="bench-fake-twilio-token",  # noqa: S106 - the fake's made-up credentials
+        TWILIO_FROM="Banken",
+        TWILIO_API_BASE_URL=stack.urls.get("twilio", "http://127.0.0.1:9"),
+        PUBLIC_BASE_URL=stack.urls.get("web", "http://127.0.0.1:9"),
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(stack.ports.get("smtp", 9)),
+        SMS_RATE_PER_SECOND="0",
+        EMAIL_RATE_PER_SECOND="0",
+        NOTIFICATIONS_RELAY_INTERVAL="2",
+        BEVAKA_VAR_DIR=str(stack.temp_dir / "var"),
+        CELERY_BEAT_SCHEDULE_FILENAME=str(stack.temp_dir / "celerybeat-schedule"),
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=str(BASE_DIR),
+    )
+    env.update(extra)
+    return env
+
+
+def _python() -> str:
+    return sys.executable
+
+
+def start_fakes(stack: Stack) -> None:
+    stack.procs_by_name["twilio"] = stack.start(
+        "fake_twilio",
+        [_python(), "manage.py", "fake_twilio", "--port", str(stack.ports["twilio"])],
+        env=child_env(stack),
+    )
+    stack.procs_by_name["smtp"] = stack.start(
+        "smtp_sink", [_python(), "manage.py", "smtp_sink", "--port", str(stack.ports["smtp"])], env=child_env(stack)
+    )
+    wait_until(lambda: port_open(stack.ports["twilio"]), timeout=30, what="fake_twilio")
+    wait_until(lambda: port_open(stack.ports["smtp"]), timeout=30, what="smtp_sink")
+    say(f"fake Twilio on {stack.urls['twilio']}, SMTP sink on port {stack.ports['smtp']}")
+
+
+def start_web(stack: Stack) -> None:
+    stack.procs_by_name["web"] = stack.start(
+        "web",
+        [
+            _python(),
+            "-m",
+            "gunicorn",
+            "bevaka.wsgi:application",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{stack.ports['web']}",
+            "--timeout",
+            "120",
+            "--graceful-timeout",
+            "5",
+        ],
+        env=child_env(stack),
+    )
+    wait_until(lambda: port_open(stack.ports["web"]), timeout=60, what="gunicorn")
+    say(f"gunicorn (2 workers) on {stack.urls['web']}")
+
+
+def start_workers(stack: Stack, **extra_env: str) -> None:
+    """N prefork worker processes (one per core) and beat; waits until a task makes the round trip."""
+    env = child_env(stack, **extra_env)
+    stack.procs_by_name["worker"] = stack.start(
+        "worker",
+        [
+            _python(),
+            "-m",
+            "celery",
+            "-A",
+            "bevaka",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(stack.worker_processes),
+            "--include",
+            "bench.tasks",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"bench-{os.getpid()}@%h",
+        ],
+        env=env,
+    )
+    stack.procs_by_name["beat"] = stack.start(
+        "worker-beat", [_python(), "-m", "celery", "-A", "bevaka", "beat", "--loglevel", "WARNING"], env=env
+    )
+    from bench import tasks
+
+    client = stack.redis_client()
+    before = int(client.get("bench:noop") or 0)
+    tasks.noop.delay()
+    wait_until(lambda: int(client.get("bench:noop") or 0) > before, timeout=90, what="celery worker", interval=0.2)
+    say(f"{stack.worker_processes} worker processes and beat ready")
+
+
+def stop_workers(stack: Stack) -> None:
+    procs = [stack.procs_by_name.pop(name) for name in ("beat", "worker") if name in stack.procs_by_name]
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        stack.stop(proc)
+
+
+class BenchStack(Stack):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.secret_key = secrets.token_urlsafe(50)
+        # Every port is picked before Django's settings are built, so they hold the right addresses.
+        self.ports: dict[str, int] = {name: free_port() for name in ("twilio", "smtp", "web")}
+        self.urls: dict[str, str] = {name: f"http://127.0.0.1:{self.ports[name]}" for name in ("twilio", "web")}
+        self.procs_by_name: dict = {}
+        self.worker_processes = os.cpu_count() or 2
+        self._redis_client = None
+
+    def redis_client(self):
+        import redis
+
+        if self._redis_client is None:
+            self._redis_client = redis.Redis.from_url(self.redis_url)
+        return self._redis_client
+
+
+def run(sizes: Sizes, out: Path) -> dict:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log_dir = out.parent / "logs"
+    log_dir.mkdir(exist_ok=True)
+    for old_log in log_dir.glob("*.log"):
+        old_log.unlink()
+    stack = BenchStack(
+        log_dir=log_dir,
+        database_server=database_server(),
+    )
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
+    monitor = None
+    started = time.monotonic()
+    try:
+        stack.create_database()
+        stack.start_redis()
+        os.environ.update(child_env(stack))
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", "--noinput", verbosity=0)
+        say("migrated")
+        start_fakes(stack)
+        start_web(stack)
+        start_workers(stack)
+        from django.conf import settings
+
+        monitor = Monitor(stack)
+        monitor.start()
+
+        from . import scenarios
+
+        result = scenarios.run_all(stack, sizes, monitor)
+        result["machine"] = {**machine_info, "load_average_at_end": list(os.getloadavg())}
+        result["settings"] = {
+            **asdict(sizes),
+            "worker_processes": stack.worker_processes,
+            "web_workers": 2,
+            "send_concurrency_per_task": settings.NOTIFICATIONS_SEND_CONCURRENCY,
+            "send_batch_size": settings.NOTIFICATIONS_BATCH_SIZE,
+            "log_level": "WARNING",
+            "postgres": scenarios.postgres_version(),
+            "seconds_total": round(time.monotonic() - started, 1),
+        }
+        result["peak_rss_mb"] = {k: round(v, 1) for k, v in monitor.peaks.items()}
+        ordered = {k: result[k] for k in ("machine", "settings", "ceilings") if k in result}
+        ordered.update({k: v for k, v in result.items() if k not in ordered})
+        out.write_text(json.dumps(ordered, indent=2, ensure_ascii=False) + "\n")
+        say(f"wrote {out} in {time.monotonic() - started:.0f} s")
+        return ordered
+    finally:
+        if monitor is not None:
+            monitor.stopped.set()
+            monitor.join(5)
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # noqa: S110 - Django may not be set up yet
+            pass
+        stack.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+machine_info: dict = {}
+
+
+def database_server() -> str:
+    """The PostgreSQL server to create our database on: BENCH_DATABASE_SERVER, else DATABASE_URL's server
+    (its database name is not used), else the local one."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    explicit = os.environ.get("BENCH_DATABASE_SERVER")
+    if explicit:
+        return explicit
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        parts = urlsplit(url)
+        return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+    return "postgres://postgres@127.0.0.1:5432"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=sorted(SIZES), default="quick")
+    parser.add_argument("--out", type=Path, default=BASE_DIR / "var" / "bench" / "latest.json")
+    args = parser.parse_args(argv)
+    machine_info.update(machine())
+    say(f"{args.size} run on {machine_info['cores']} cores, load {machine_info['load_average_at_start']}")
+    try:
+        run(SIZES[args.size], args.out)
+    except (KeyboardInterrupt, Interrupted) as stop:
+        say(f"interrupted ({stop or 'Ctrl-C'}); everything stopped and removed")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""A tiny benchmark run, as `make bench` does it but with a few hundred rows: it must write the issue's JSON
+document with a number at every key, and give back everything it started. No speed is asserted here
+(speed is the benchmark's business, on a quiet machine: docs/PERFORMANCE.md)."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import psycopg
+import pytest
+
+from bench.run import database_server
+from tests.harness import BASE_DIR
+
+pytestmark = pytest.mark.slow
+
+SHAPE = {
+    "machine": ["cores"],
+    "ceilings": [
+        "celery_noop_tasks_per_s",
+        "pg_copy_rows_per_s",
+        "fake_twilio_requests_per_s",
+        "provider_path_sms_per_s",
+        "smtp_sink_messages_per_s",
+        "provider_path_email_per_s",
+    ],
+    "burst": [
+        "recipients",
+        "deliveries",
+        "store_rows_per_s",
+        "end_to_end_deliveries_per_s",
+        "fanout_queries",
+        "fanout_queries_at_tenth_size",
+        "cpu_ms_per_delivery.web",
+        "cpu_ms_per_delivery.worker",
+        "cpu_ms_per_delivery.postgres",
+        "cpu_ms_per_delivery.redis",
+        "cpu_ms_per_delivery.fakes",
+    ],
+    "many_events": [
+        "events",
+        "events_per_s",
+        "sustainable_events_per_s",
+        "deliveries_per_s",
+        "latency_ms.p50",
+        "latency_ms.p95",
+        "latency_ms.p99",
+        "latency_at_events_per_s",
+    ],
+    "api": ["requests_per_s", "p99_ms", "errors"],
+    "rate_limited_sms": ["limit_per_s", "messages_per_s", "http_429", "lost"],
+    "pages": [
+        f"{page}.{figure}"
+        for page in ("bevaka", "mina_bevakningar", "behorigheter")
+        for figure in ("p95_ms", "queries")
+    ],
+    "peak_rss_mb": ["web", "worker"],
+}
+
+
+def _value(document: dict, section: str, dotted: str):
+    value = document[section]
+    for key in dotted.split("."):
+        value = value[key]
+    return value
+
+
+def _bench_databases() -> set[str]:
+    server = database_server()
+    with psycopg.connect(server + "/postgres", autocommit=True) as connection:
+        rows = connection.execute("SELECT datname FROM pg_database WHERE datname LIKE 'bevaka_bench_%'").fetchall()
+    return {row[0] for row in rows}
+
+
+def test_a_tiny_run_writes_the_whole_document_and_leaves_nothing_behind(tmp_path):
+    out = tmp_path / "latest.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--size", "tiny", "--out", str(out)],
+        cwd=BASE_DIR,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    document = json.loads(out.read_text())
+    missing = [
+        f"{section}.{key}"
+        for section, keys in SHAPE.items()
+        for key in keys
+        if not isinstance(_safe(document, section, key), int | float) or isinstance(_safe(document, section, key), bool)
+    ]
+    assert not missing, missing
+    assert document["settings"]["name"] == "tiny"
+    assert document["burst"]["deliveries"] == 2 * document["burst"]["recipients"]
+    assert document["many_events"]["events"] == 100
+    # Its own database is gone again (another run, e.g. `make bench`, may have one of its own meanwhile).
+    [name] = re.findall(r"database (bevaka_bench_\d+) created", completed.stderr)
+    assert f"database {name} dropped" in completed.stderr
+    assert name not in _bench_databases()
+
+
+def _safe(document, section, key):
+    try:
+        return _value(document, section, key)
+    except (KeyError, TypeError):
+        return None

@@ -1,0 +1,50 @@
+"""Many events at once (the batch API): their fan-outs go in tasks of several events, whose sends are
+published together in full batches, so that a batch of small events is not a task per event twice over."""
+
+import pytest
+
+from events import fanout
+from events.models import Event
+from events.services import clean_events, record_events
+from notifications.models import Delivery
+
+from .conftest import event
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def published(monkeypatch):
+    from events import tasks as event_tasks
+    from notifications import tasks as notification_tasks
+
+    sent: dict[str, list] = {"send_batch": [], "fan_out": [], "fan_out_batch": []}
+    monkeypatch.setattr(notification_tasks.send_batch, "delay", lambda **kw: sent["send_batch"].append(kw))
+    monkeypatch.setattr(event_tasks.fan_out, "delay", lambda **kw: sent["fan_out"].append(kw))
+    monkeypatch.setattr(event_tasks.fan_out_batch, "delay", lambda **kw: sent["fan_out_batch"].append(kw))
+    return sent
+
+
+def test_a_batch_of_events_is_fanned_out_by_tasks_of_several_events(
+    world, source, published, settings, django_capture_on_commit_callbacks
+):
+    settings.EVENTS_FANOUT_BATCH_SIZE = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        rows = record_events(source=source.system, events=clean_events([event(f"b-{n}") for n in range(5)], batch=True))
+    ids = [r.event.pk for r in rows]
+    assert published["fan_out"] == []
+    assert published["fan_out_batch"] == [{"event_ids": ids[0:2]}, {"event_ids": ids[2:4]}, {"event_ids": ids[4:]}]
+
+
+def test_the_sends_of_a_fan_out_batch_are_published_together_in_full_batches(world, source, published, settings):
+    settings.NOTIFICATIONS_BATCH_SIZE = 6
+    rows = record_events(source=source.system, events=clean_events([event(f"s-{n}") for n in range(4)], batch=True))
+    created = fanout.fan_out_events(event_ids=[r.event.pk for r in rows])
+    assert len(created) == 16  # four recipients each (test_fanout's world)
+    assert [len(b["delivery_ids"]) for b in published["send_batch"]] == [6, 6, 4]
+    assert sorted(i for b in published["send_batch"] for i in b["delivery_ids"]) == sorted(created)
+    assert not Event.objects.filter(pk__in=[r.event.pk for r in rows], fanned_out_at__isnull=True).exists()
+    # Running it again (a redelivered task) creates and publishes nothing.
+    assert fanout.fan_out_events(event_ids=[r.event.pk for r in rows]) == []
+    assert Delivery.objects.filter(event__in=[r.event for r in rows]).count() == 16
+    assert len(published["send_batch"]) == 3
