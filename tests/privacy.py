@@ -138,16 +138,25 @@ def _new_process_output() -> list[Captured]:
 @pytest.fixture(scope="session", autouse=True)
 def privacy_log_handler():
     """The root logger's capturing handler, for the whole session."""
-    root = logging.getLogger()
-    root.addHandler(HANDLER)
+    _attach()
     yield HANDLER
-    root.removeHandler(HANDLER)
+    logging.getLogger().removeHandler(HANDLER)
+
+
+def _attach() -> None:
+    """First among the root's handlers, so that it sees each record before the masking filter of the
+    console handler (bevaka.observability) rewrites it; again after a test reconfigured logging, which
+    drops the root's handlers."""
+    root = logging.getLogger()
+    if HANDLER not in root.handlers:
+        root.handlers.insert(0, HANDLER)
 
 
 @pytest.fixture(autouse=True)
 def no_personal_data_in_logs(privacy_log_handler, request):
     """Fail the test (at teardown) if it logged, or made a process print, personal data — counting what
     module- and session-scoped fixtures logged since the previous test's check, too."""
+    _attach()
     yield
     captured = privacy_log_handler.records[:] + _new_process_output()
     privacy_log_handler.records.clear()

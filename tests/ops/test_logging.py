@@ -58,6 +58,7 @@ def test_ids_dates_and_durations_are_not_mistaken_for_personal_data():
     assert mask_personal_data(text) == text
 
 
+@pytest.mark.logs_personal_data_on_purpose  # it logs personal data to see the masking filter remove it
 def test_a_record_is_one_json_line_with_masked_message_arguments_and_traceback(log_lines):
     log = logging.getLogger("tests.ops")
     log.info("sent to %s for %s", "+46701234567", "19780412-9802")
@@ -88,6 +89,7 @@ def test_the_callers_request_id_is_honoured_and_a_malformed_one_replaced(client,
     assert re.fullmatch(r"[0-9a-f]{32}", replaced)
 
 
+@pytest.mark.logs_personal_data_on_purpose  # it logs personal data to see the masking filter remove it
 def test_production_settings_log_json_and_mask_what_a_module_logs():
     result = run_command(
         [
@@ -102,6 +104,7 @@ def test_production_settings_log_json_and_mask_what_a_module_logs():
     assert line["level"] == "WARNING" and "request_id" in line and "task_id" in line
 
 
+@pytest.mark.logs_personal_data_on_purpose  # it logs personal data to see the masking filter remove it
 def test_the_plain_format_is_there_for_development():
     import os
 

@@ -81,6 +81,11 @@ RULES: dict[str, Rule] = {
     "api-events": Rule(NOT_TAKEN, "signed"),
     "api-events-batch": Rule(NOT_TAKEN, "signed"),
     "dev-outbox": Rule("never", NOT_TAKEN),
+    "admin-dashboard": Rule("staff", "staff"),  # the operations overview, inside the admin
+    "metrics": public(
+        "Prometheus' scrape: aggregate counts by channel and status only; METRICS_TOKEN makes it need a bearer token",
+        post=False,
+    ),
 }
 STAFF = Rule("staff", "staff")
 # Company routes whose other path values name an object inside the company (a pending change, a version).
