@@ -472,7 +472,7 @@ def _record_sent_many(sent: list[tuple[Delivery, str]]) -> None:
         *[When(pk=delivery.pk, then=Value(provider_id)) for delivery, provider_id in sent],
         output_field=CharField(),
     )
-    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.SENDING).update(
+    updated = Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.SENDING).update(
         status=DeliveryStatus.SENT,
         provider_id=provider_ids,
         sent_at=now,
@@ -481,8 +481,9 @@ def _record_sent_many(sent: list[tuple[Delivery, str]]) -> None:
         error_code="",
         updated_at=now,
     )
-    # A status callback that got there first moved its row on, maybe without knowing the provider id yet.
-    Delivery.objects.filter(pk__in=ids, provider_id="").update(provider_id=provider_ids, updated_at=now)
+    if updated < len(ids):
+        # A status callback that got there first moved its row on, maybe without knowing the provider id yet.
+        Delivery.objects.filter(pk__in=ids, provider_id="").update(provider_id=provider_ids, updated_at=now)
     for delivery, _provider_id in sent:
         log.info("delivery %s to %s sent", delivery.pk, delivery.masked_destination)
         _observe_latency(delivery, now)
@@ -498,21 +499,7 @@ def _observe_latency(delivery: Delivery, now: datetime.datetime) -> None:
 
 
 def _record_sent(delivery: Delivery, provider_id: str) -> None:
-    now = timezone.now()
-    updated = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
-        status=DeliveryStatus.SENT,
-        provider_id=provider_id,
-        sent_at=now,
-        next_attempt_at=None,
-        last_error="",
-        error_code="",
-        updated_at=now,
-    )
-    if not updated:
-        # A status callback got there first; it may not know the provider id yet.
-        Delivery.objects.filter(pk=delivery.pk, provider_id="").update(provider_id=provider_id, updated_at=now)
-    log.info("delivery %s to %s sent", delivery.pk, delivery.masked_destination)
-    _observe_latency(delivery, now)
+    _record_sent_many([(delivery, provider_id)])
 
 
 def _finish(delivery: Delivery, *, status: str, last_error: str, error_code: str = "") -> bool:
