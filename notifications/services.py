@@ -345,12 +345,12 @@ def _provider_send(delivery: Delivery, checked_at: float) -> str | Exception | _
     so a revocation committed during the wait still stops it. Otherwise no database here: the batch
     writes every outcome afterwards."""
     try:
-        try:
-            acquire(delivery.channel)
-        except RateLimited:
-            raise
-        except Exception as error:
-            raise _NoToken(type(error).__name__) from error
+        acquire(delivery.channel)
+    except RateLimited as error:
+        return error
+    except Exception as error:
+        return _NoToken(type(error).__name__)
+    try:
         if (
             delivery.event_id is not None
             and delivery.purpose == Purpose.ALERT
@@ -442,13 +442,14 @@ def _record_sent_many_durably(sent: list[tuple[Delivery, str]]) -> None:
             return
         except (OperationalError, InterfaceError):
             if time.monotonic() > deadline:
-                break
+                raise  # as _record_sent_durably: the rows stay claimed and the relay resends them
             log.warning("%d deliveries sent; the database is unreachable, retrying their outcome", len(sent))
             connection.close()
             time.sleep(0.5)
         except DatabaseError:
             log.exception("could not record %d sends at once; recording them one by one", len(sent))
             break
+    # One bad row: each is recorded alone, and one that still fails is stored as sent without its provider id.
     for delivery, provider_id in sent:
         try:
             _record_sent_durably(delivery, provider_id)
