@@ -834,13 +834,19 @@ def _scenario(result: dict, name: str, stack, function, *args) -> None:
             _purge_backlog(stack)
 
 
-def run_all(stack, sizes, monitor) -> dict:
+SCENARIOS = ("ceilings", "burst", "many_events", "api", "rate_limited_sms", "pages")
+
+
+def run_all(stack, sizes, monitor, *, only: frozenset[str] = frozenset()) -> dict:
+    """Every scenario in order, or only those named in ``only`` (for working on one of them)."""
+    unknown = only - set(SCENARIOS)
+    if unknown:
+        raise ValueError(f"unknown scenarios: {', '.join(sorted(unknown))}; one of {', '.join(SCENARIOS)}")
     world = seed_world(sizes)
     result: dict = {}
-    _scenario(result, "ceilings", stack, ceilings, stack, sizes)
-    _scenario(result, "burst", stack, burst, stack, sizes, world, monitor)
-    _scenario(result, "many_events", stack, many_events, stack, sizes, world, monitor)
-    _scenario(result, "api", stack, api, stack, sizes, world, monitor)
-    _scenario(result, "rate_limited_sms", stack, rate_limited_sms, stack, sizes, world, monitor)
-    _scenario(result, "pages", stack, pages, stack, sizes, world, monitor)
+    for name in SCENARIOS:
+        if only and name not in only:
+            continue
+        arguments = (stack, sizes) if name == "ceilings" else (stack, sizes, world, monitor)
+        _scenario(result, name, stack, globals()[name], *arguments)
     return result
