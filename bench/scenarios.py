@@ -648,12 +648,18 @@ def many_events(stack, sizes, world: World, monitor) -> dict:
             what="latency events",
             interval=0.5,
         )
-    latencies = [
-        (sent - received).total_seconds() * 1000
-        for sent, received in Delivery.objects.filter(lat_mine, sent_at__isnull=False).values_list(
-            "sent_at", "event__received_at"
+    stamps = list(
+        Delivery.objects.filter(lat_mine, sent_at__isnull=False).values_list(
+            "event__received_at", "event__fanned_out_at", "claimed_at", "sent_at"
         )
-    ]
+    )
+    latencies = [(sent - received).total_seconds() * 1000 for received, _, _, sent in stamps]
+    # Where the time goes: accepted → fanned out → claimed by a send task → provider accepted.
+    steps = {
+        "fan_out": [(fanned - received).total_seconds() * 1000 for received, fanned, _, _ in stamps],
+        "to_claim": [(claimed - fanned).total_seconds() * 1000 for _, fanned, claimed, _ in stamps],
+        "send": [(sent - claimed).total_seconds() * 1000 for _, _, claimed, sent in stamps],
+    }
     result = {
         "events": sizes.events,
         "accepted": accepted,
@@ -672,12 +678,16 @@ def many_events(stack, sizes, world: World, monitor) -> dict:
             "max": round(max(latencies), 1) if latencies else 0.0,
             "mean": round(statistics.fmean(latencies), 1) if latencies else 0.0,
         },
+        "latency_steps_ms": {
+            step: {"p50": _percentile(values, 0.50), "p99": _percentile(values, 0.99)} for step, values in steps.items()
+        },
         "latency_at_events_per_s": round(sent_events / sizes.latency_seconds, 1),
         "latency_deliveries": len(latencies),
         "latency_http_errors": sum(1 for s in latency_statuses if s != 202),
         "peak_rss_mb": monitor.scenario_peak_rss(),
     }
     say(f"many events: latency p50/p95/p99 {result['latency_ms']} at {result['latency_at_events_per_s']} events/s")
+    say(f"many events: latency by step {result['latency_steps_ms']}")
     return result
 
 

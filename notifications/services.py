@@ -21,10 +21,12 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, CharField, F, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from bevaka.metrics import observe
@@ -256,7 +258,7 @@ def send_delivery(*, delivery_id: int) -> None:
         _record_sent_durably(delivery, provider_id)
 
 
-def _record_sent_durably(delivery: Delivery, provider_id: str) -> None:
+def _record_sent_durably(delivery: Delivery, provider_id: str, *, at: datetime.datetime | None = None) -> None:
     """The provider has the message: failing to store that makes the relay send it again, so try hard.
 
     A database that cannot be reached (an outage, a failover) is retried every half second for
@@ -266,7 +268,7 @@ def _record_sent_durably(delivery: Delivery, provider_id: str) -> None:
     deadline = time.monotonic() + settings.NOTIFICATIONS_OUTCOME_RETRY_SECONDS
     while True:
         try:
-            _record_sent(delivery, provider_id)
+            _record_sent(delivery, provider_id, at=at)
             return
         except (OperationalError, InterfaceError):
             if time.monotonic() > deadline:
@@ -276,7 +278,7 @@ def _record_sent_durably(delivery: Delivery, provider_id: str) -> None:
             time.sleep(0.5)
         except DatabaseError:
             log.exception("delivery %s sent; its provider id could not be stored", delivery.pk)
-            _record_sent(delivery, "")
+            _record_sent(delivery, "", at=at)
             return
 
 
@@ -338,7 +340,12 @@ class _NoToken(Exception):
     """Redis (the shared bucket) could not be asked: nothing was sent, so this is not an attempt."""
 
 
-def _provider_send(delivery: Delivery, checked_at: float) -> str | Exception | _Stopped:
+class _Accepted(NamedTuple):
+    provider_id: str
+    at: datetime.datetime
+
+
+def _provider_send(delivery: Delivery, checked_at: float) -> _Accepted | Exception | _Stopped:
     """One provider request; the provider id, the error, or why it was stopped. The rate-limit token
     comes first. The batch checked every alert once before (PRODUCT.md rule 6); when waiting for the
     token made that check older than NOTIFICATIONS_SEND_CHECK_MAX_AGE, this alert is checked again here,
@@ -364,9 +371,10 @@ def _provider_send(delivery: Delivery, checked_at: float) -> str | Exception | _
                 connection.close()  # this thread's own connection; the pool's threads live long
             if reason:
                 return _Stopped(reason)
-        return get_channel(delivery.channel).send(delivery)
+        provider_id = get_channel(delivery.channel).send(delivery)
     except Exception as error:
         return error
+    return _Accepted(provider_id, timezone.now())  # sent_at: when the provider answered, not the batch's write
 
 
 def send_deliveries(*, delivery_ids: Iterable[int]) -> None:
@@ -414,7 +422,7 @@ def send_deliveries(*, delivery_ids: Iterable[int]) -> None:
     sent = []
     for delivery, future in zip(to_send, futures, strict=True):
         outcome = future.result()
-        if isinstance(outcome, str):
+        if isinstance(outcome, _Accepted):
             sent.append((delivery, outcome))
         elif isinstance(outcome, _Stopped):
             _finish(delivery, status=DeliveryStatus.CANCELLED, last_error=outcome.reason)
@@ -432,7 +440,7 @@ def send_deliveries(*, delivery_ids: Iterable[int]) -> None:
     _record_sent_many_durably(sent)
 
 
-def _record_sent_many_durably(sent: list[tuple[Delivery, str]]) -> None:
+def _record_sent_many_durably(sent: list[tuple[Delivery, _Accepted]]) -> None:
     """The provider has these messages: store that as ``_record_sent_durably`` does for one — retried
     while the database cannot be reached, then one by one, so one bad row cannot leave the batch claimed."""
     deadline = time.monotonic() + settings.NOTIFICATIONS_OUTCOME_RETRY_SECONDS
@@ -450,9 +458,9 @@ def _record_sent_many_durably(sent: list[tuple[Delivery, str]]) -> None:
             log.exception("could not record %d sends at once; recording them one by one", len(sent))
             break
     # One bad row: each is recorded alone, and one that still fails is stored as sent without its provider id.
-    for delivery, provider_id in sent:
+    for delivery, accepted in sent:
         try:
-            _record_sent_durably(delivery, provider_id)
+            _record_sent_durably(delivery, accepted.provider_id, at=accepted.at)
         except DatabaseError:
             log.exception("delivery %s: sent, but its outcome could not be stored", delivery.pk)
 
@@ -464,19 +472,20 @@ def _suspensions(deliveries: list[Delivery]) -> dict[tuple[str, str], SuspendedD
     return {(s.channel, s.destination): s for s in SuspendedDestination.objects.filter(wanted)}
 
 
-def _record_sent_many(sent: list[tuple[Delivery, str]]) -> None:
+def _record_sent_many(sent: list[tuple[Delivery, _Accepted]]) -> None:
     if not sent:
         return
     now = timezone.now()
     ids = [delivery.pk for delivery, _ in sent]
     provider_ids = Case(
-        *[When(pk=delivery.pk, then=Value(provider_id)) for delivery, provider_id in sent],
+        *[When(pk=delivery.pk, then=Value(accepted.provider_id)) for delivery, accepted in sent],
         output_field=CharField(),
     )
+    sent_at = Case(*[When(pk=delivery.pk, then=Value(accepted.at)) for delivery, accepted in sent])
     updated = Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.SENDING).update(
         status=DeliveryStatus.SENT,
         provider_id=provider_ids,
-        sent_at=now,
+        sent_at=sent_at,
         next_attempt_at=None,
         last_error="",
         error_code="",
@@ -485,9 +494,9 @@ def _record_sent_many(sent: list[tuple[Delivery, str]]) -> None:
     if updated < len(ids):
         # A status callback that got there first moved its row on, maybe without knowing the provider id yet.
         Delivery.objects.filter(pk__in=ids, provider_id="").update(provider_id=provider_ids, updated_at=now)
-    for delivery, _provider_id in sent:
+    for delivery, accepted in sent:
         log.info("delivery %s to %s sent", delivery.pk, delivery.masked_destination)
-        _observe_latency(delivery, now)
+        _observe_latency(delivery, accepted.at)
 
 
 def _observe_latency(delivery: Delivery, now: datetime.datetime) -> None:
@@ -499,8 +508,8 @@ def _observe_latency(delivery: Delivery, now: datetime.datetime) -> None:
         )
 
 
-def _record_sent(delivery: Delivery, provider_id: str) -> None:
-    _record_sent_many([(delivery, provider_id)])
+def _record_sent(delivery: Delivery, provider_id: str, *, at: datetime.datetime | None = None) -> None:
+    _record_sent_many([(delivery, _Accepted(provider_id, at or timezone.now()))])
 
 
 def _finish(delivery: Delivery, *, status: str, last_error: str, error_code: str = "") -> bool:
@@ -666,14 +675,65 @@ TWILIO_STATUSES = {
 }
 
 
-@transaction.atomic
 def record_sms_status(*, delivery_id: int, message_sid: str, status: str, error_code: str = "") -> bool:
     """Apply one Twilio status callback to the delivery; returns whether anything changed.
 
     Idempotent and monotonic: a callback for an unknown delivery, for another message than the one we
     recorded, or one that would move the delivery backwards (``sent`` after ``delivered``) changes
     nothing. A failure whose code says the number is unusable (e.g. 30006, landline) suspends it.
+
+    Three callbacks come for every SMS, so the common ones cost one conditional UPDATE each, no lock
+    and no transaction (the web's CPU per delivery in docs/PERFORMANCE.md): ``sent`` and ``delivered``
+    move a row whose status ranks lower, and a status we do not track (``queued``, …) only records the
+    provider id of a send whose answer we have not stored yet. The WHERE clause holds the rules, so a
+    concurrent change can only make the UPDATE match nothing. Failures take the locking path.
     """
+    new_status = TWILIO_STATUSES.get(status)
+    if new_status == DeliveryStatus.FAILED:
+        return _record_sms_failure(
+            delivery_id=delivery_id, message_sid=message_sid, status=status, error_code=error_code
+        )
+    now = timezone.now()
+    ours = Delivery.objects.filter(pk=delivery_id, channel=Channel.SMS)
+    if new_status is not None:
+        lower = [s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[new_status]]
+        same_message = Q(provider_id="") | Q(provider_id=message_sid) if message_sid else Q()
+        changes = {"delivered_at": now} if new_status == DeliveryStatus.DELIVERED else {}
+        moved = ours.filter(same_message, status__in=lower).update(
+            status=new_status,
+            provider_status=status,
+            provider_id=Case(When(provider_id="", then=Value(message_sid)), default=F("provider_id")),
+            next_attempt_at=None,
+            sent_at=Coalesce("sent_at", Value(now)),
+            last_error="",
+            error_code="",
+            updated_at=now,
+            **changes,
+        )
+        if moved:
+            log.info("delivery %s: Twilio reported %s", delivery_id, status)
+            return True
+    if not message_sid:
+        return False
+    # Not a step forward: the callback can still tell us that the provider has the message, when our
+    # own record of its answer is missing (an ambiguous send). A resend already scheduled must not happen.
+    in_flight = [DeliveryStatus.QUEUED, DeliveryStatus.SENDING]
+    not_forward = ours if new_status is None else ours.exclude(status__in=lower)
+    timeout = now + datetime.timedelta(seconds=settings.NOTIFICATIONS_SENDING_TIMEOUT)
+    return bool(
+        not_forward.filter(provider_id="").update(
+            provider_id=message_sid,
+            provider_status=status,
+            status=Case(When(status__in=in_flight, then=Value(DeliveryStatus.SENDING)), default=F("status")),
+            next_attempt_at=Case(When(status__in=in_flight, then=Value(timeout)), default=F("next_attempt_at")),
+            updated_at=now,
+        )
+    )
+
+
+@transaction.atomic
+def _record_sms_failure(*, delivery_id: int, message_sid: str, status: str, error_code: str) -> bool:
+    """``record_sms_status`` for a failure, on the locked row: it may suspend the number."""
     from .channels.sms import SUSPENDING_CODES
 
     delivery = Delivery.objects.select_for_update().filter(pk=delivery_id, channel=Channel.SMS).first()
@@ -681,44 +741,29 @@ def record_sms_status(*, delivery_id: int, message_sid: str, status: str, error_
         return False
     if delivery.provider_id and message_sid and delivery.provider_id != message_sid:
         return False
-    new_status = TWILIO_STATUSES.get(status)
-    if new_status is None or STATUS_RANK[new_status] <= STATUS_RANK[delivery.status]:
+    if STATUS_RANK[DeliveryStatus.FAILED] <= STATUS_RANK[delivery.status]:
         if delivery.provider_id or not message_sid:
             return False
-        # An ambiguous send: the first callback tells us the provider did accept it.
-        # A resend already scheduled must not happen: the provider has the message.
+        # Already final, but the provider id was missing: store it (as ``record_sms_status`` does).
         delivery.provider_id = message_sid
         delivery.provider_status = status
-        if delivery.status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING):
-            delivery.status = DeliveryStatus.SENDING
-            delivery.next_attempt_at = timezone.now() + datetime.timedelta(
-                seconds=settings.NOTIFICATIONS_SENDING_TIMEOUT
-            )
-        delivery.save(update_fields=["status", "provider_id", "provider_status", "next_attempt_at", "updated_at"])
+        delivery.save(update_fields=["provider_id", "provider_status", "updated_at"])
         return True
-    now = timezone.now()
-    delivery.status = new_status
+    delivery.status = DeliveryStatus.FAILED
     delivery.provider_status = status
     delivery.provider_id = delivery.provider_id or message_sid
     delivery.next_attempt_at = None
-    if new_status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED):
-        delivery.sent_at = delivery.sent_at or now
-        delivery.last_error = ""
-        delivery.error_code = ""
-    if new_status == DeliveryStatus.DELIVERED:
-        delivery.delivered_at = now
-    if new_status == DeliveryStatus.FAILED:
-        delivery.error_code = error_code
-        delivery.last_error = f"permanent: Twilio reported {status}" + (f" ({error_code})" if error_code else "")
-        if error_code in SUSPENDING_CODES:
-            suspend_destination(
-                channel=delivery.channel,
-                destination=delivery.destination,
-                reason=SUSPENDING_CODES[error_code],
-                error_code=error_code,
-                detail=delivery.last_error,
-                delivery=delivery,
-            )
+    delivery.error_code = error_code
+    delivery.last_error = f"permanent: Twilio reported {status}" + (f" ({error_code})" if error_code else "")
+    if error_code in SUSPENDING_CODES:
+        suspend_destination(
+            channel=delivery.channel,
+            destination=delivery.destination,
+            reason=SUSPENDING_CODES[error_code],
+            error_code=error_code,
+            detail=delivery.last_error,
+            delivery=delivery,
+        )
     delivery.save()
     log.info("delivery %s to %s: Twilio reported %s", delivery.pk, delivery.masked_destination, status)
     return True

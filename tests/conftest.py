@@ -126,6 +126,16 @@ def page(browser, live_server, settings):
 
 
 # --- The append-only audit log and the test database's flush (issue 9) --------------------------------
+@pytest.fixture(autouse=True)
+def _no_kept_smtp_connection():
+    """A sending thread keeps its SMTP connection (notifications.channels.email); a test starts without one."""
+    from notifications.channels.email import discard_kept_connection
+
+    discard_kept_connection()
+    yield
+    discard_kept_connection()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _flush_past_the_audit_log_truncate_trigger():
     """Between transactional tests Django empties every table with one TRUNCATE, which the audit log's

@@ -57,6 +57,12 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        with self.sink.lock:
+            self.sink.sessions += 1
+        return responses
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         failure = self.sink._take_failure("rcpt", [address])
         if failure:
@@ -85,6 +91,7 @@ class SmtpSink:
         self.port = port or free_port(host)
         self.messages: list[email.message.EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.sessions = 0  # EHLOs: one per connection a client opened
         self.lock = threading.Lock()
         self.on_message = on_message
         self._failures: list[_Failure] = []
@@ -125,6 +132,7 @@ class SmtpSink:
             self._failures.clear()
             self.messages.clear()
             self.envelopes.clear()
+            self.sessions = 0
 
     def clear_failures(self) -> None:
         with self.lock:

@@ -81,3 +81,27 @@ def test_an_email_whose_message_id_is_long_is_recorded_as_sent(send_settings, sm
     [message] = smtp_sink.messages
     assert delivery.status == DeliveryStatus.SENT
     assert delivery.provider_id == message["Message-ID"].strip() and len(delivery.provider_id) > 64
+
+
+def test_each_delivery_of_a_batch_is_sent_at_the_moment_its_provider_answered(send_settings, monkeypatch):
+    """Latency is measured to sent_at: the batch's single UPDATE keeps each send's own time."""
+    import time
+
+    from notifications.channels.sms import TwilioSmsChannel
+
+    quick, slow = _queued(2)
+    answered = {}
+
+    def send(channel, delivery):  # a double for the provider: the slow one answers 0.3 s later
+        if delivery.pk == slow.pk:
+            time.sleep(0.3)
+        answered[delivery.pk] = timezone.now()
+        return f"SM{delivery.pk:032d}"
+
+    monkeypatch.setattr(TwilioSmsChannel, "send", send)
+    services.send_deliveries(delivery_ids=[quick.pk, slow.pk])
+    quick.refresh_from_db()
+    slow.refresh_from_db()
+    assert (quick.status, slow.status) == (DeliveryStatus.SENT, DeliveryStatus.SENT)
+    assert quick.sent_at <= answered[quick.pk] + timezone.timedelta(milliseconds=50)
+    assert (slow.sent_at - quick.sent_at).total_seconds() >= 0.25

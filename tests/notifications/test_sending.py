@@ -220,6 +220,44 @@ def test_an_smtp_5xx_fails_at_once_and_suspends_the_address(send_settings, smtp_
     assert smtp_sink.messages == []
 
 
+def test_one_thread_sends_its_emails_over_one_kept_connection(send_settings, smtp_sink):
+    for _ in range(3):
+        assert send(queue_email()).status == DeliveryStatus.SENT
+    assert (len(smtp_sink.messages), smtp_sink.sessions) == (3, 1)
+
+
+def test_after_an_smtp_error_the_next_email_opens_a_new_connection(send_settings, smtp_sink):
+    send(queue_email())
+    smtp_sink.fail(451, count=1)
+    assert send(queue_email()).error_code == "451"
+    assert send(queue_email()).status == DeliveryStatus.SENT
+    assert (len(smtp_sink.messages), smtp_sink.sessions) == (2, 2)
+
+
+def test_a_kept_connection_the_server_dropped_is_replaced_without_an_error(send_settings, smtp_sink, monkeypatch):
+    from notifications.channels import email
+
+    send(queue_email())
+    email._local.connection.connection.sock.shutdown(socket.SHUT_RDWR)  # as a server's idle timeout would
+    monkeypatch.setattr(email, "IDLE_CHECK_SECONDS", 0.0)
+    delivery = send(queue_email())
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.SENT, 1)
+    assert (len(smtp_sink.messages), smtp_sink.sessions) == (2, 2)
+
+
+def test_a_kept_connection_is_not_used_for_other_mail_settings(send_settings, smtp_sink):
+    from notifications.fakes.smtp_sink import SmtpSink
+
+    send(queue_email())
+    other = SmtpSink().start()
+    try:
+        send_settings.EMAIL_PORT = other.port
+        send(queue_email())
+        assert (len(smtp_sink.messages), len(other.messages)) == (1, 1)
+    finally:
+        other.stop()
+
+
 def test_an_unreachable_smtp_server_is_transient(send_settings):
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))

@@ -127,3 +127,34 @@ def test_it_refuses_get(client, delivery):
 def test_a_callback_takes_a_bounded_number_of_queries(client, delivery, django_assert_max_num_queries):
     with django_assert_max_num_queries(6):
         callback(client, delivery.pk, "delivered")
+
+
+def test_sent_and_delivered_cost_one_statement_each(client, delivery, django_assert_num_queries):
+    # Three callbacks come for every SMS: the common ones are one conditional UPDATE, no lock, no transaction.
+    Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.SENDING, provider_id="", sent_at=None)
+    with django_assert_num_queries(1):
+        callback(client, delivery.pk, "sent")
+    with django_assert_num_queries(1):
+        callback(client, delivery.pk, "delivered")
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED
+    assert delivery.provider_id == "SM" + "a" * 32
+    assert delivery.sent_at is not None and delivery.delivered_at >= delivery.sent_at
+
+
+def test_a_queued_callback_before_our_own_record_stores_the_message_id(client, delivery):
+    # The provider's first callback often beats the batch's UPDATE of its answer.
+    Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.SENDING, provider_id="")
+    callback(client, delivery.pk, "queued")
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.provider_id) == (DeliveryStatus.SENDING, "SM" + "a" * 32)
+    callback(client, delivery.pk, "queued", sid="SM" + "b" * 32)  # another message's: ignored
+    delivery.refresh_from_db()
+    assert delivery.provider_id == "SM" + "a" * 32
+
+
+def test_a_late_sent_after_a_failure_changes_nothing(client, delivery):
+    Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED, error_code="30003")
+    callback(client, delivery.pk, "sent")
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.error_code) == (DeliveryStatus.FAILED, "30003")
