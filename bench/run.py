@@ -134,47 +134,66 @@ def start_web(stack: Stack) -> None:
     say(f"gunicorn (2 workers) on {stack.urls['web']}")
 
 
+WORKERS = {
+    # name: the queue it consumes. Sends wait on the provider with a worker process held; a fan-out that
+    # shared those processes waited behind them (in many-events, most of the event → provider latency
+    # went before the fan-out had started). Each queue has its own processes, one per core.
+    "worker": "send",
+    "worker-fanout": "celery",
+}
+
+
 def start_workers(stack: Stack, **extra_env: str) -> None:
-    """N prefork worker processes (one per core) and beat; waits until a task makes the round trip."""
+    """A prefork worker per queue (one process per core each) and beat; waits until a task makes the
+    round trip through each queue."""
     env = child_env(stack, **extra_env)
-    stack.procs_by_name["worker"] = stack.start(
-        "worker",
-        [
-            _python(),
-            "-m",
-            "celery",
-            "-A",
-            "bevaka",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            str(stack.worker_processes),
-            "--include",
-            "bench.tasks",
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            f"bench-{os.getpid()}@%h",
-        ],
-        env=env,
-    )
+    for name, queue in WORKERS.items():
+        stack.procs_by_name[name] = stack.start(
+            name,
+            [
+                _python(),
+                "-m",
+                "celery",
+                "-A",
+                "bevaka",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                str(stack.worker_processes),
+                "--queues",
+                queue,
+                "--include",
+                "bench.tasks",
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--hostname",
+                f"bench-{name}-{os.getpid()}@%h",
+            ],
+            env=env,
+        )
     stack.procs_by_name["beat"] = stack.start(
         "worker-beat", [_python(), "-m", "celery", "-A", "bevaka", "beat", "--loglevel", "WARNING"], env=env
     )
     from bench import tasks
 
     client = stack.redis_client()
-    before = int(client.get("bench:noop") or 0)
-    tasks.noop.delay()
-    wait_until(lambda: int(client.get("bench:noop") or 0) > before, timeout=90, what="celery worker", interval=0.2)
-    say(f"{stack.worker_processes} worker processes and beat ready")
+    for queue in WORKERS.values():
+        before = int(client.get("bench:noop") or 0)
+        tasks.noop.apply_async(queue=queue)
+        wait_until(
+            lambda before=before: int(client.get("bench:noop") or 0) > before,
+            timeout=90,
+            what=f"celery worker on {queue}",
+            interval=0.2,
+        )
+    say(f"{stack.worker_processes} worker processes per queue ({', '.join(WORKERS.values())}) and beat ready")
 
 
 def stop_workers(stack: Stack) -> None:
-    procs = [stack.procs_by_name.pop(name) for name in ("beat", "worker") if name in stack.procs_by_name]
+    procs = [stack.procs_by_name.pop(name) for name in ("beat", *WORKERS) if name in stack.procs_by_name]
     for proc in procs:
         proc.terminate()
     for proc in procs:
@@ -239,6 +258,9 @@ def run(sizes: Sizes, out: Path, only: frozenset[str] = frozenset()) -> dict:
         result["settings"] = {
             **asdict(sizes),
             "worker_processes": stack.worker_processes,
+            "worker_queues": {
+                name: {"queue": queue, "processes": stack.worker_processes} for name, queue in WORKERS.items()
+            },
             "web_workers": 2,
             "send_concurrency_per_task": settings.NOTIFICATIONS_SEND_CONCURRENCY,
             "send_batch_size": settings.NOTIFICATIONS_BATCH_SIZE,

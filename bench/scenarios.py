@@ -323,7 +323,7 @@ def cpu_snapshot(stack, monitor) -> dict[str, float]:
     procs = stack.procs_by_name
     return {
         "web": procs["web"].cpu_seconds(),
-        "worker": procs["worker"].cpu_seconds() + procs["beat"].cpu_seconds(),
+        "worker": sum(procs[name].cpu_seconds() for name in ("worker", "worker-fanout", "beat")),
         "postgres": monitor.postgres_cpu_seconds(),
         "redis": stack.redis.cpu_seconds(),
         "fakes": procs["twilio"].cpu_seconds() + procs["smtp"].cpu_seconds(),
@@ -390,7 +390,7 @@ def profiled(stack, scenario: str):
     folder = stack.log_dir.parent / "profiles"
     folder.mkdir(exist_ok=True)
     spies = []
-    for name in ("worker", "web"):
+    for name in ("worker", "worker-fanout", "web"):
         proc = stack.procs_by_name[name]
         output = folder / f"{scenario}-{name}.txt"
         spies.append(
@@ -473,6 +473,7 @@ def burst(stack, sizes, world: World, monitor) -> dict:
     say(f"burst: fan-out stored {rows} deliveries in {seconds:.2f} s with {queries} queries ({tenth_queries} at R/10)")
     expected = 2 * sizes.recipients
     source_id = f"burst-{time.time_ns()}"
+    _fake_twilio(stack, "/_fake/reset", {})  # its callback counts are the burst's
     before = cpu_snapshot(stack, monitor)
     transactions_before = pg_transactions()
     started = time.time()
@@ -503,6 +504,7 @@ def burst(stack, sizes, world: World, monitor) -> dict:
             interval=0.5,
         )
     after = cpu_snapshot(stack, monitor)
+    callbacks = _fake_twilio(stack, "/_fake/stats")
     time.sleep(1)  # PostgreSQL flushes its statistics about once a second
     transactions = pg_transactions() - transactions_before
     counts = _delivery_counts(event=row)
@@ -532,6 +534,7 @@ def burst(stack, sizes, world: World, monitor) -> dict:
         "by_channel": spans,
         "statuses": counts,
         "drained": drained,
+        "status_callbacks_by_answer": callbacks["callbacks"],
         "cpu_ms_per_delivery": cpu,
         "cpu_ms_per_delivery_total": round(sum(cpu.values()), 3),
         "postgres_transactions_per_delivery": round(transactions / max(1, accepted), 2),

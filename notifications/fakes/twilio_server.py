@@ -99,6 +99,7 @@ class FakeTwilioState:
     in_flight: int = 0  # create requests being answered right now
     max_in_flight: int = 0  # the most at once since the last reset
     rejected_429: int = 0
+    callbacks: dict = field(default_factory=dict)  # status callbacks posted, by the answer ("none": no answer)
     fault_hits: dict = field(default_factory=dict)  # mode → requests it hit since the last reset
 
     def take_token(self) -> bool:
@@ -133,6 +134,7 @@ class FakeTwilioState:
             self.faults.clear()
             self._tokens_at = 0.0
             self.in_flight = self.max_in_flight = self.rejected_429 = 0
+            self.callbacks = {}
             self.fault_hits = {}
 
 
@@ -210,6 +212,7 @@ class FakeTwilioHandler(BaseHTTPRequestHandler):
                     "messages": len(self.state.messages),
                     "max_in_flight": self.state.max_in_flight,
                     "rejected_429": self.state.rejected_429,
+                    "callbacks": dict(self.state.callbacks),
                     "fault_hits": dict(self.state.fault_hits),
                 }
             return self._send_json(200, stats)
@@ -386,7 +389,10 @@ class FakeTwilioHandler(BaseHTTPRequestHandler):
             }
             if status == "undelivered":
                 params["ErrorCode"] = str(final[1])
-            post_signed(message["status_callback"], params, self.state.auth_token)
+            answer = post_signed(message["status_callback"], params, self.state.auth_token)
+            with self.state.lock:  # Twilio does not retry a callback either
+                key = str(answer or "none")
+                self.state.callbacks[key] = self.state.callbacks.get(key, 0) + 1
 
     def _send_phone(self):
         with self.state.lock:
