@@ -469,8 +469,15 @@ def burst(stack, sizes, world: World, monitor) -> dict:
 
     monitor.reset_scenario()
     tenth_queries, _rows, _seconds = measure_fanout(world, world.burst_tenth, "tenth")
-    queries, rows, seconds = measure_fanout(world, world.burst, "full")
-    say(f"burst: fan-out stored {rows} deliveries in {seconds:.2f} s with {queries} queries ({tenth_queries} at R/10)")
+    # Three fan-outs of R, the median is the figure: the first in a fresh process pays for warming
+    # PostgreSQL's caches and ours (a worker's fan-out runs warm).
+    runs = [measure_fanout(world, world.burst, f"full-{n}") for n in range(3)]
+    queries, rows, seconds = sorted(runs, key=lambda run: run[2])[1]
+    say(
+        f"burst: fan-out stored {rows} deliveries in {seconds:.2f} s (median of "
+        + ", ".join(f"{run[2]:.2f}" for run in runs)
+        + f") with {queries} queries ({tenth_queries} at R/10)"
+    )
     expected = 2 * sizes.recipients
     source_id = f"burst-{time.time_ns()}"
     _fake_twilio(stack, "/_fake/reset", {})  # its callback counts are the burst's
@@ -525,6 +532,7 @@ def burst(stack, sizes, world: World, monitor) -> dict:
         "recipients": sizes.recipients,
         "deliveries": rows,
         "store_seconds": round(seconds, 3),
+        "store_seconds_of_each_run": [round(run[2], 3) for run in runs],
         "store_rows_per_s": _rate(rows, seconds),
         "fanout_queries": queries,
         "fanout_queries_at_tenth_size": tenth_queries,
