@@ -772,12 +772,17 @@ def rate_limited_sms(stack, sizes, world: World, monitor) -> dict:
     accepted = sum(counts.get(s, 0) for s in ("sent", "delivered"))
     first, last = agg["first"], agg["last"]
     steady = (last - first).total_seconds() if first and last else 0.0
+    per_second: dict[int, int] = {}
+    for sent_at in Delivery.objects.filter(event=row, sent_at__isnull=False).values_list("sent_at", flat=True):
+        second = int((sent_at - first).total_seconds())
+        per_second[second] = per_second.get(second, 0) + 1
     result = {
         "limit_per_s": limit,
         "provider_latency_ms": 150,
         "messages": count,
         "messages_per_s": _rate(max(0, accepted - 1), steady),
         "drain_seconds": round((last.timestamp() if last else time.time()) - started, 2),
+        "sent_in_each_second": [per_second.get(n, 0) for n in range(max(per_second, default=-1) + 1)],
         "http_429": stats["rejected_429"],
         "lost": count - accepted,
         "provider_messages": stats["messages"],

@@ -29,7 +29,7 @@ from django.db.models import Case, CharField, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from bevaka.metrics import observe
+from bevaka.metrics import observe_many
 
 from .channels import AMBIGUOUS, PERMANENT, ChannelError, get_channel
 from .masking import mask_destination
@@ -494,18 +494,16 @@ def _record_sent_many(sent: list[tuple[Delivery, _Accepted]]) -> None:
     if updated < len(ids):
         # A status callback that got there first moved its row on, maybe without knowing the provider id yet.
         Delivery.objects.filter(pk__in=ids, provider_id="").update(provider_id=provider_ids, updated_at=now)
-    for delivery, accepted in sent:
+    for delivery, _accepted in sent:
         log.info("delivery %s to %s sent", delivery.pk, delivery.masked_destination)
-        _observe_latency(delivery, accepted.at)
-
-
-def _observe_latency(delivery: Delivery, now: datetime.datetime) -> None:
-    if delivery.event_id is not None:
-        observe(
-            "bevaka_event_to_provider_seconds",
-            (now - delivery.event.received_at).total_seconds(),
-            channel=delivery.channel,
-        )
+    observe_many(
+        "bevaka_event_to_provider_seconds",
+        [
+            ((accepted.at - delivery.event.received_at).total_seconds(), {"channel": delivery.channel})
+            for delivery, accepted in sent
+            if delivery.event_id is not None
+        ],
+    )
 
 
 def _record_sent(delivery: Delivery, provider_id: str, *, at: datetime.datetime | None = None) -> None:

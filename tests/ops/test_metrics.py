@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from bevaka.metrics import HISTOGRAMS, observe
+from bevaka.metrics import HISTOGRAMS, observe, observe_many
 from notifications.models import DeliveryStatus
 from notifications.ratelimit import redis_connection
 from tests.harness import MANAGE, run_command
@@ -101,6 +101,24 @@ def test_latency_observed_in_another_process_shows_in_this_ones_histogram(client
     assert value(samples, "bevaka_event_to_provider_seconds_bucket", channel="sms", le="5.0") == 2
     assert value(samples, "bevaka_event_to_provider_seconds_bucket", channel="sms", le="+Inf") == 3
     assert value(samples, "bevaka_event_to_provider_seconds_sum", channel="sms") == pytest.approx(4003.2)
+    assert value(samples, "bevaka_event_to_provider_seconds_count", channel="email") == 1
+
+
+def test_a_batch_of_observations_is_one_round_trip_and_counts_each(client, monkeypatch):
+    redis = redis_connection()
+    pipelines = []
+    real_pipeline = redis.pipeline
+    monkeypatch.setattr(redis, "pipeline", lambda **kw: pipelines.append(kw) or real_pipeline(**kw))
+    observe_many(
+        "bevaka_event_to_provider_seconds",
+        [(0.2, {"channel": "sms"}), (0.3, {"channel": "sms"}), (7.0, {"channel": "sms"}), (0.04, {"channel": "email"})],
+    )
+    assert len(pipelines) == 1
+    samples = scrape(client)["bevaka_event_to_provider_seconds"]
+    assert value(samples, "bevaka_event_to_provider_seconds_count", channel="sms") == 3
+    assert value(samples, "bevaka_event_to_provider_seconds_bucket", channel="sms", le="0.25") == 1
+    assert value(samples, "bevaka_event_to_provider_seconds_bucket", channel="sms", le="0.5") == 2
+    assert value(samples, "bevaka_event_to_provider_seconds_sum", channel="sms") == pytest.approx(7.5)
     assert value(samples, "bevaka_event_to_provider_seconds_count", channel="email") == 1
 
 
