@@ -45,6 +45,31 @@ def test_it_creates_a_message_with_an_sm_sid_in_twilios_shape(fake_twilio):
     assert set(listed) >= {"sid", "to", "from", "body", "status", "status_callback", "created"}
 
 
+def test_it_keeps_the_connection_open_between_messages_as_twilio_does(fake_twilio):
+    import http.client
+
+    parts = urllib.parse.urlsplit(fake_twilio.url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    auth = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+    try:
+        for n in range(3):
+            connection.request(
+                "POST",
+                f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json",
+                body=urllib.parse.urlencode({"To": f"+4670123456{n}", "From": "Banken", "Body": "Hej"}),
+                headers={"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"},
+            )
+            response = connection.getresponse()
+            assert (response.status, response.version) == (201, 11)
+            response.read()
+            if n == 0:
+                socket_of_first = connection.sock
+            assert connection.sock is socket_of_first  # the same connection, not a new one per message
+    finally:
+        connection.close()
+    assert len(fake_twilio.messages()) == 3
+
+
 def test_it_refuses_wrong_basic_auth_with_401_and_twilios_error_body(fake_twilio):
     status, body = raw_create(fake_twilio.url, {"To": "+46701234567", "From": "B", "Body": "x"}, token="nope")
     assert status == 401
