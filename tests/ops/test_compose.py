@@ -58,6 +58,20 @@ def test_the_worker_can_be_scaled_it_has_no_container_name_and_no_host_port():
     assert worker["command"][-1].startswith("exec celery -A bevaka worker")
 
 
+def test_a_worker_per_queue_together_consume_every_queue():
+    # Fan-outs must not wait behind sends that hold a process while the provider answers (PERFORMANCE.md).
+    from django.conf import settings
+
+    services = resolved()["services"]
+    consumed = {}
+    for name in ("worker", "sender"):
+        command = services[name]["command"][-1].split()
+        consumed[name] = command[command.index("--queues") + 1]
+        assert "container_name" not in services[name] and "ports" not in services[name]
+    assert consumed == {"worker": "celery", "sender": "send"}
+    assert set(consumed.values()) == {queue.name for queue in settings.CELERY_TASK_QUEUES}
+
+
 def test_redis_keeps_an_append_only_file_and_web_runs_gunicorn():
     services = resolved()["services"]
     assert "--appendonly" in services["redis"]["command"]
