@@ -160,7 +160,7 @@ def start_workers(stack: Stack, **extra_env: str) -> None:
                 "--pool",
                 "prefork",
                 "--concurrency",
-                str(stack.worker_processes),
+                str(stack.processes_for(queue)),
                 "--queues",
                 queue,
                 "--include",
@@ -189,7 +189,8 @@ def start_workers(stack: Stack, **extra_env: str) -> None:
             what=f"celery worker on {queue}",
             interval=0.2,
         )
-    say(f"{stack.worker_processes} worker processes per queue ({', '.join(WORKERS.values())}) and beat ready")
+    layout = ", ".join(f"{stack.processes_for(queue)} for {queue}" for queue in WORKERS.values())
+    say(f"worker processes ({layout}) and beat ready")
 
 
 def stop_workers(stack: Stack) -> None:
@@ -209,7 +210,12 @@ class BenchStack(Stack):
         self.urls: dict[str, str] = {name: f"http://127.0.0.1:{self.ports[name]}" for name in ("twilio", "web")}
         self.procs_by_name: dict = {}
         self.worker_processes = os.cpu_count() or 2
+        # BENCH_SEND_PROCESSES: the send worker's processes (default one per core), for trying layouts.
+        self.send_processes = int(os.environ.get("BENCH_SEND_PROCESSES") or self.worker_processes)
         self._redis_client = None
+
+    def processes_for(self, queue: str) -> int:
+        return self.send_processes if queue == "send" else self.worker_processes
 
     def redis_client(self):
         import redis
@@ -259,7 +265,7 @@ def run(sizes: Sizes, out: Path, only: frozenset[str] = frozenset()) -> dict:
             **asdict(sizes),
             "worker_processes": stack.worker_processes,
             "worker_queues": {
-                name: {"queue": queue, "processes": stack.worker_processes} for name, queue in WORKERS.items()
+                name: {"queue": queue, "processes": stack.processes_for(queue)} for name, queue in WORKERS.items()
             },
             "web_workers": 2,
             "send_concurrency_per_task": settings.NOTIFICATIONS_SEND_CONCURRENCY,
