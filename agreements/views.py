@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.services import client_ip
-from companies.access import has_service_access, memberships_with_service_access
+from companies.access import has_service_access
 from companies.models import MANAGE_CASE_WATCH, Authority, CompanyUserObjectPermission, Membership
 from companies.selectors import get_membership_or_404, signatories_of
 from companies.views import company_context
@@ -373,21 +373,20 @@ def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
         request.GET.get("sida")
     )
     page_user_ids = [m.user_id for m in page.object_list]
-    with_access = set(
-        memberships_with_service_access()
-        .filter(company=company, user_id__in=page_user_ids)
-        .values_list("user_id", flat=True)
-    )
     granted = set(
         CompanyUserObjectPermission.objects.filter(
             content_object=company, user_id__in=page_user_ids, permission__codename=MANAGE_CASE_WATCH
         ).values_list("user_id", flat=True)
     )
     counts = watch_counts(company=company, user_ids=page_user_ids)
+    # Plain values for the template, each label looked up once per page rather than once per row.
+    authorities = {value: str(label) for value, label in Authority.choices}
     rows = [
         {
-            "membership": m,
-            "has_access": m.user_id in with_access,
+            "user_id": m.user_id,
+            "name": m.user.get_full_name(),
+            "authority": authorities.get(m.authority, m.authority),
+            "unrestricted": m.authority == Authority.UNRESTRICTED,
             "granted": m.user_id in granted,
             "watch_count": counts.get(m.user_id, 0),
         }
@@ -401,6 +400,5 @@ def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
         page=page,
         query=query,
         agreement=services.active_agreement(company=company),
-        unrestricted=Authority.UNRESTRICTED,
     )
     return render(request, "agreements/permissions.html", context)

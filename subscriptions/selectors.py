@@ -35,7 +35,8 @@ def watch_rows(*, user: User, company: Company, agreement: Agreement | None = _U
         agreement = Agreement.objects.filter(company=company, status=Agreement.Status.ACTIVE).first()
     if agreement is None:
         return []
-    watches = {w.case_type_id: w for w in Watch.objects.filter(user=user, company=company)}
+    # Unordered: the model's ordering would join company, user and case type for a lookup by type.
+    watches = {w.case_type_id: w for w in Watch.objects.filter(user=user, company=company).order_by()}
     return [
         WatchRow(
             case_type=case_type,
