@@ -4,9 +4,9 @@ Avsluta → Avsluta → bekräftelse."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Count, Prefetch, Q, Window
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -331,6 +331,24 @@ def end_receipt(request: HttpRequest, company_id: int, agreement_id: int) -> Htt
 PAGE_SIZE = 50
 
 
+def _members_page(members, page_number) -> Page:
+    """A page of ``members`` as Paginator.get_page gives it, with the total counted by the same query
+    (COUNT(*) OVER ()) instead of a second join of the company's members with their users. A page
+    number past the end, or below 1, is the last page, through Paginator (which then counts apart)."""
+    paginator = Paginator(members, PAGE_SIZE)
+    try:
+        number = int(page_number)
+    except (TypeError, ValueError):
+        number = 1
+    if number >= 1:
+        start = (number - 1) * PAGE_SIZE
+        rows = list(members.annotate(total=Window(Count("pk")))[start : start + PAGE_SIZE])
+        if rows or number == 1:
+            paginator.count = rows[0].total if rows else 0
+            return Page(rows, number, paginator)
+    return paginator.get_page(page_number)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
@@ -373,9 +391,7 @@ def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
     if query:
         for word in query.split():
             members = members.filter(Q(user__first_name__icontains=word) | Q(user__last_name__icontains=word))
-    page = Paginator(members.order_by("user__last_name", "user__first_name", "pk"), PAGE_SIZE).get_page(
-        request.GET.get("sida")
-    )
+    page = _members_page(members.order_by("user__last_name", "user__first_name", "pk"), request.GET.get("sida"))
     page_user_ids = [m.user_id for m in page.object_list]
     granted = set(
         CompanyUserObjectPermission.objects.filter(
