@@ -403,7 +403,7 @@ def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
     authorities = {value: str(label) for value, label in Authority.choices}
     rows = [
         {
-            "user_id": m.user_id,
+            "user_id": str(m.user_id),  # an identifier for the form, never a localised number
             "name": m.user.get_full_name(),
             "authority": authorities.get(m.authority, m.authority),
             "unrestricted": m.authority == Authority.UNRESTRICTED,
