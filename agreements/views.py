@@ -340,7 +340,7 @@ def _members_page(members, page_number) -> Page:
         number = int(page_number)
     except (TypeError, ValueError):
         number = 1
-    if number >= 1:
+    if 1 <= number <= 10_000:  # beyond that, Paginator counts and clamps (no absurd OFFSET)
         start = (number - 1) * PAGE_SIZE
         rows = list(members.annotate(total=Window(Count("pk")))[start : start + PAGE_SIZE])
         if rows or number == 1:

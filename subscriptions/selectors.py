@@ -16,6 +16,7 @@ from .services import CODE_MAX_TRIES
 
 HISTORY_DAYS = 90
 HISTORY_PAGE_SIZE = 25
+HISTORY_FAST_PAGES = 10_000  # a page number beyond this goes to Paginator, which counts and clamps
 
 
 @dataclass
@@ -157,7 +158,7 @@ def alert_history(*, user: User, company: Company, page: str | int | None) -> Hi
         number = int(page)
     except (TypeError, ValueError):
         number = 1
-    if number >= 1:
+    if 1 <= number <= HISTORY_FAST_PAGES:
         start = (number - 1) * HISTORY_PAGE_SIZE
         found = list(deliveries[start : start + HISTORY_PAGE_SIZE + 1])
         if found or number == 1:

@@ -298,7 +298,7 @@ def test_the_alert_history_pages_newer_and_older_and_a_page_past_the_end_is_the_
     assert '<a href="?sida=2">Äldre</a>' in first and "Nyare" not in first
     assert "+46 70*** **06" in first and "b***@example.se" in first and "Levererad" in first and "E-post" in first
 
-    for page in ("2", "3", "99", "0"):  # past the end, or below 1: the last page, as Django's get_page
+    for page in ("2", "3", "99", "0", "-1", "9" * 30):  # past the end, or below 1: the last page, as get_page
         last = client.get(url, {"sida": page}).content.decode()
         assert "Ärende 25" in last and "Ärende 29" in last and "Ärende 24" not in last, page
         assert '<a href="?sida=1">Nyare</a>' in last and "Äldre" not in last, page
