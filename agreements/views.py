@@ -4,9 +4,9 @@ Avsluta → Avsluta → bekräftelse."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Prefetch, Q, Window
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.services import client_ip
-from companies.access import has_service_access, memberships_with_service_access
+from companies.access import has_service_access
 from companies.models import MANAGE_CASE_WATCH, Authority, CompanyUserObjectPermission, Membership
 from companies.selectors import get_membership_or_404, signatories_of
 from companies.views import company_context
@@ -23,7 +23,7 @@ from subscriptions.hooks import watch_counts
 
 from . import services
 from .forms import AgreementForm, SigningMethodForm
-from .models import Agreement, AgreementVersion, CaseType, PendingAgreementChange
+from .models import Agreement, AgreementSignature, AgreementVersion, CaseType, PendingAgreementChange
 from .proposals import Proposal
 
 PROPOSAL_KEY = "agreement-proposal:{company_id}"
@@ -39,9 +39,9 @@ def service_page(request: HttpRequest, company_id: int) -> HttpResponse:
     membership = get_membership_or_404(user=request.user, company_id=company_id)
     company = membership.company
     agreement = services.active_agreement(company=company)
-    version = (
-        agreement.versions.order_by("-number").prefetch_related("signatures__signer").first() if agreement else None
-    )
+    # The signatures with their signers in one query (a plain prefetch of signatures__signer takes two).
+    signatures = Prefetch("signatures", queryset=AgreementSignature.objects.select_related("signer"))
+    version = agreement.versions.order_by("-number").prefetch_related(signatures).first() if agreement else None
     context = company_context(
         request,
         membership,
@@ -331,6 +331,24 @@ def end_receipt(request: HttpRequest, company_id: int, agreement_id: int) -> Htt
 PAGE_SIZE = 50
 
 
+def _members_page(members, page_number) -> Page:
+    """A page of ``members`` as Paginator.get_page gives it, with the total counted by the same query
+    (COUNT(*) OVER ()) instead of a second join of the company's members with their users. A page
+    number past the end, or below 1, is the last page, through Paginator (which then counts apart)."""
+    paginator = Paginator(members, PAGE_SIZE)
+    try:
+        number = int(page_number)
+    except (TypeError, ValueError):
+        number = 1
+    if 1 <= number <= 10_000:  # beyond that, Paginator counts and clamps (no absurd OFFSET)
+        start = (number - 1) * PAGE_SIZE
+        rows = list(members.annotate(total=Window(Count("pk")))[start : start + PAGE_SIZE])
+        if rows or number == 1:
+            paginator.count = rows[0].total if rows else 0
+            return Page(rows, number, paginator)
+    return paginator.get_page(page_number)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
@@ -365,29 +383,30 @@ def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
         return redirect(f"{reverse('permissions', args=[company_id])}?{request.GET.urlencode()}")
 
     query = request.GET.get("q", "").strip()
-    members = Membership.objects.filter(company=company, user__is_active=True).select_related("user")
+    members = (
+        Membership.objects.filter(company=company, user__is_active=True)
+        .select_related("user")
+        .only("user_id", "company_id", "authority", "user__first_name", "user__last_name")
+    )
     if query:
         for word in query.split():
             members = members.filter(Q(user__first_name__icontains=word) | Q(user__last_name__icontains=word))
-    page = Paginator(members.order_by("user__last_name", "user__first_name", "pk"), PAGE_SIZE).get_page(
-        request.GET.get("sida")
-    )
+    page = _members_page(members.order_by("user__last_name", "user__first_name", "pk"), request.GET.get("sida"))
     page_user_ids = [m.user_id for m in page.object_list]
-    with_access = set(
-        memberships_with_service_access()
-        .filter(company=company, user_id__in=page_user_ids)
-        .values_list("user_id", flat=True)
-    )
     granted = set(
         CompanyUserObjectPermission.objects.filter(
             content_object=company, user_id__in=page_user_ids, permission__codename=MANAGE_CASE_WATCH
         ).values_list("user_id", flat=True)
     )
     counts = watch_counts(company=company, user_ids=page_user_ids)
+    # Plain values for the template, each label looked up once per page rather than once per row.
+    authorities = {value: str(label) for value, label in Authority.choices}
     rows = [
         {
-            "membership": m,
-            "has_access": m.user_id in with_access,
+            "user_id": str(m.user_id),  # an identifier for the form, never a localised number
+            "name": m.user.get_full_name(),
+            "authority": authorities.get(m.authority, m.authority),
+            "unrestricted": m.authority == Authority.UNRESTRICTED,
             "granted": m.user_id in granted,
             "watch_count": counts.get(m.user_id, 0),
         }
@@ -401,6 +420,5 @@ def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
         page=page,
         query=query,
         agreement=services.active_agreement(company=company),
-        unrestricted=Authority.UNRESTRICTED,
     )
     return render(request, "agreements/permissions.html", context)

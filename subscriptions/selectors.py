@@ -3,18 +3,20 @@
 import datetime
 from dataclasses import dataclass
 
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Paginator
 from django.utils import timezone
 
 from agreements.models import Agreement, CaseType
 from companies.models import Company, User
-from notifications.models import Channel, Delivery, Purpose, SuspendedDestination
+from notifications.masking import mask_destination
+from notifications.models import Channel, Delivery, DeliveryStatus, Purpose, SuspendedDestination
 
 from .models import ContactVerification, UserNotice, VerifiedContact, Watch
 from .services import CODE_MAX_TRIES
 
 HISTORY_DAYS = 90
 HISTORY_PAGE_SIZE = 25
+HISTORY_FAST_PAGES = 10_000  # a page number beyond this goes to Paginator, which counts and clamps
 
 
 @dataclass
@@ -24,12 +26,18 @@ class WatchRow:
     by_email: bool
 
 
-def watch_rows(*, user: User, company: Company) -> list[WatchRow]:
-    """One row per case type of the company's active agreement, with the user's channels (2 queries)."""
-    agreement = Agreement.objects.filter(company=company, status=Agreement.Status.ACTIVE).first()
+_UNKNOWN = object()
+
+
+def watch_rows(*, user: User, company: Company, agreement: Agreement | None = _UNKNOWN) -> list[WatchRow]:
+    """One row per case type of the company's active agreement, with the user's channels (2 queries; 3
+    when the caller has not already fetched the active agreement, or None for none)."""
+    if agreement is _UNKNOWN:
+        agreement = Agreement.objects.filter(company=company, status=Agreement.Status.ACTIVE).first()
     if agreement is None:
         return []
-    watches = {w.case_type_id: w for w in Watch.objects.filter(user=user, company=company)}
+    # Unordered: the model's ordering would join company, user and case type for a lookup by type.
+    watches = {w.case_type_id: w for w in Watch.objects.filter(user=user, company=company).order_by()}
     return [
         WatchRow(
             case_type=case_type,
@@ -81,13 +89,83 @@ def contact_states(*, user: User) -> dict[str, ContactState]:
     }
 
 
-def alert_history(*, user: User, company: Company, page: str | int | None) -> Page:
-    """The user's alerts for the company over the last 90 days, newest first, paginated."""
+@dataclass
+class HistoryRow:
+    """One sent alert as the page shows it, its labels and masked destination worked out once."""
+
+    created_at: datetime.datetime
+    subject: str
+    channel: str
+    masked_destination: str
+    status: str
+
+
+@dataclass
+class HistoryPage:
+    """A page of the alert history. Like Django's Page for the template (object_list, has_next, …), but
+    found without counting the user's 90 days of alerts: one row more than a page tells whether there
+    is an older page."""
+
+    object_list: list[HistoryRow]
+    number: int
+    has_next: bool
+
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def has_other_pages(self) -> bool:
+        return self.has_previous() or self.has_next
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+
+def _history_rows(deliveries) -> list[HistoryRow]:
+    channels = {value: str(label) for value, label in Channel.choices}
+    statuses = {value: str(label) for value, label in DeliveryStatus.choices}
+    masked: dict[str, str] = {}  # a user's alerts mostly go to one or two destinations
+    rows = []
+    for created_at, subject, channel, destination, status in deliveries:
+        if destination not in masked:
+            masked[destination] = mask_destination(destination)
+        rows.append(
+            HistoryRow(
+                created_at=created_at,
+                subject=subject,
+                channel=channels.get(channel, channel),
+                masked_destination=masked[destination],
+                status=statuses.get(status, status),
+            )
+        )
+    return rows
+
+
+def alert_history(*, user: User, company: Company, page: str | int | None) -> HistoryPage:
+    """The user's alerts for the company over the last 90 days, newest first, a page at a time (1 query).
+
+    A page number that is not a number is the first page; one past the end, or below 1, is the last page
+    (as Django's ``Paginator.get_page``), which only then costs a count."""
     since = timezone.now() - datetime.timedelta(days=HISTORY_DAYS)
-    deliveries = Delivery.objects.filter(
-        user=user, company=company, purpose=Purpose.ALERT, created_at__gte=since
-    ).order_by("-created_at", "-id")
-    return Paginator(deliveries, HISTORY_PAGE_SIZE).get_page(page)
+    deliveries = (
+        Delivery.objects.filter(user=user, company=company, purpose=Purpose.ALERT, created_at__gte=since)
+        .order_by("-created_at", "-id")
+        .values_list("created_at", "subject", "channel", "destination", "status")
+    )
+    try:
+        number = int(page)
+    except (TypeError, ValueError):
+        number = 1
+    if 1 <= number <= HISTORY_FAST_PAGES:
+        start = (number - 1) * HISTORY_PAGE_SIZE
+        found = list(deliveries[start : start + HISTORY_PAGE_SIZE + 1])
+        if found or number == 1:
+            rows = _history_rows(found[:HISTORY_PAGE_SIZE])
+            return HistoryPage(object_list=rows, number=number, has_next=len(found) > HISTORY_PAGE_SIZE)
+    last = Paginator(deliveries, HISTORY_PAGE_SIZE).get_page(page)
+    return HistoryPage(object_list=_history_rows(last.object_list), number=last.number, has_next=last.has_next())
 
 
 def take_notices(*, user: User, company: Company) -> list[UserNotice]:

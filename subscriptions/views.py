@@ -55,7 +55,7 @@ def my_watches(request: HttpRequest, company_id: int) -> HttpResponse:
     context = _page_context(request, membership)
     if context["has_access"]:
         context.update(
-            rows=selectors.watch_rows(user=request.user, company=membership.company),
+            rows=selectors.watch_rows(user=request.user, company=membership.company, agreement=context["agreement"]),
             contacts=selectors.contact_states(user=request.user),
             history=selectors.alert_history(
                 user=request.user, company=membership.company, page=request.GET.get("sida")

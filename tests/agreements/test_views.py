@@ -237,6 +237,28 @@ def test_the_permission_pages_query_count_does_not_grow_with_the_number_of_users
     assert rows == min(50, 7 + extra_users)
 
 
+def test_the_permission_page_pages_with_the_total_and_a_page_past_the_end_is_the_last(client, demo):
+    _connect(demo)
+    MembershipFactory.create_batch(60, company=demo.exempelbolaget, authority=Authority.RESTRICTED)
+    members = Membership.objects.filter(company=demo.exempelbolaget, user__is_active=True).count()
+    assert 50 < members <= 100
+    client.force_login(demo.anna)
+    url = reverse("permissions", args=[demo.exempelbolaget.pk])
+
+    first = client.get(url).content.decode()
+    assert "sida 1 av 2" in first and first.count('<th scope="row">') == 50
+    assert "sida=2" in first and "Föregående" not in first
+    for page in ("2", "3", "99", "0", "-1", "9" * 30):  # past the end, or below 1: the last page, as get_page
+        last = client.get(url, {"sida": page}).content.decode()
+        assert "sida 2 av 2" in last and last.count('<th scope="row">') == members - 50, page
+        assert "Föregående" in last and "Nästa" not in last, page
+    assert "sida 1 av 2" in client.get(url, {"sida": "x"}).content.decode()
+    one = client.get(url, {"q": "cecilia", "sida": "2"}).content.decode()  # one match: its only page
+    assert "Cecilia Carlsson" in one and "sida" not in one.split("<caption>")[1].split("</caption>")[0]
+    none = client.get(url, {"q": "ingen-sådan"}).content.decode()
+    assert "Inga användare matchar sökningen." in none
+
+
 def test_forms_on_the_agreement_pages_need_a_csrf_token(demo):
     client = Client(enforce_csrf_checks=True)
     client.force_login(demo.anna)

@@ -273,6 +273,38 @@ def test_the_page_renders_with_a_constant_number_of_queries(client, demo, size, 
     assert html.count("+46 70*** **06") == min(size, 25)
 
 
+def test_the_alert_history_pages_newer_and_older_and_a_page_past_the_end_is_the_last(client, demo):
+    connect(demo)
+    now = timezone.now()
+    Delivery.objects.bulk_create(
+        Delivery(
+            user=demo.bertil,
+            company=demo.exempelbolaget,
+            channel="sms" if n % 2 else "email",
+            destination="+46701740606" if n % 2 else "bertil@example.se",
+            purpose="alert",
+            body="x",
+            subject=f"Ärende {n:02d}",
+            status="delivered",
+            created_at=now - datetime.timedelta(hours=n),
+        )
+        for n in range(30)  # 25 on the first page, 5 on the second
+    )
+    client.force_login(demo.bertil)
+    url = reverse("my-watches", args=[demo.exempelbolaget.pk])
+
+    first = client.get(url).content.decode()
+    assert "Ärende 00" in first and "Ärende 24" in first and "Ärende 25" not in first
+    assert '<a href="?sida=2">Äldre</a>' in first and "Nyare" not in first
+    assert "+46 70*** **06" in first and "b***@example.se" in first and "Levererad" in first and "E-post" in first
+
+    for page in ("2", "3", "99", "0", "-1", "9" * 30):  # past the end, or below 1: the last page, as get_page
+        last = client.get(url, {"sida": page}).content.decode()
+        assert "Ärende 25" in last and "Ärende 29" in last and "Ärende 24" not in last, page
+        assert '<a href="?sida=1">Nyare</a>' in last and "Äldre" not in last, page
+    assert "Ärende 00" in client.get(url, {"sida": "x"}).content.decode()
+
+
 def test_a_suspended_number_is_shown_with_what_to_do(client, demo):
     from notifications.services import suspend_destination
 
