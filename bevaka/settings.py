@@ -317,6 +317,10 @@ EVENTS_MAX_BODY_BYTES = env.int("EVENTS_MAX_BODY_BYTES", default=64 * 1024)
 EVENTS_MAX_BATCH_BYTES = env.int("EVENTS_MAX_BATCH_BYTES", default=1024 * 1024)
 EVENTS_MAX_BATCH_EVENTS = env.int("EVENTS_MAX_BATCH_EVENTS", default=1000)
 EVENTS_SIGNATURE_TOLERANCE_SECONDS = env.int("EVENTS_SIGNATURE_TOLERANCE_SECONDS", default=300)
+# Each web process remembers the active source systems with their decrypted keys (and the case types) this
+# many seconds: a key deactivated in another process is refused at the latest this long after. 0: read them
+# on every request.
+EVENTS_SOURCE_CACHE_SECONDS = env.float("EVENTS_SOURCE_CACHE_SECONDS", default=5.0)
 # An event not fanned out this long after its fan-out was published is published again (lost task).
 EVENTS_FANOUT_LEASE_SECONDS = env.float("EVENTS_FANOUT_LEASE_SECONDS", default=60.0)
 EVENTS_FANOUT_RELAY_INTERVAL = env.float("EVENTS_FANOUT_RELAY_INTERVAL", default=15.0)

@@ -1,7 +1,20 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext_lazy as _
 
 
 class EventsConfig(AppConfig):
     name = "events"
     verbose_name = _("Ärendehändelser")
+
+    def ready(self) -> None:
+        from agreements.models import CaseType
+
+        from .models import SourceKey, SourceSystem
+        from .services import forget_cached_sources
+
+        # A change saved in this process is seen by its next request (other processes: within
+        # EVENTS_SOURCE_CACHE_SECONDS). Queryset updates send no signal: deactivate_source_key clears it itself.
+        for model in (SourceSystem, SourceKey, CaseType):
+            post_save.connect(forget_cached_sources, sender=model, dispatch_uid=f"events-forget-{model.__name__}")
+            post_delete.connect(forget_cached_sources, sender=model, dispatch_uid=f"events-forget-{model.__name__}-del")

@@ -158,3 +158,13 @@ def _flush_past_the_audit_log_truncate_trigger():
 
 # --- No personal data in logs (issue 9): tests/privacy.py searches every record and process output ----
 from tests.privacy import no_personal_data_in_logs, privacy_log_handler  # noqa: E402, F401
+
+
+@pytest.fixture(autouse=True)
+def _forget_cached_sources():
+    """Each test's database is rolled back, the web's short memory of sources and keys is not: start empty."""
+    from events.services import forget_cached_sources
+
+    forget_cached_sources()
+    yield
+    forget_cached_sources()

@@ -154,6 +154,63 @@ def test_both_active_keys_are_accepted_during_a_rotation_and_a_deactivated_one_i
     assert source.post(client, SINGLE, event("d"), secret=new_secret).status_code == 202
 
 
+def test_a_deactivated_key_is_refused_at_once_in_this_process_and_within_the_cache_time_in_others(
+    client, source, customer, settings, django_assert_num_queries
+):
+    from events.models import SourceKey
+
+    settings.EVENTS_SOURCE_CACHE_SECONDS = 2
+    assert source.post(client, SINGLE, event("a")).status_code == 202
+    with django_assert_num_queries(1):  # the insert: source, keys and case types are remembered
+        assert source.post(client, SINGLE, event("b")).status_code == 202
+    # Another process deactivates the key (a queryset update here sends no signal, as in another process).
+    SourceKey.objects.filter(pk=source.key.pk).update(is_active=False)
+    time.sleep(2.1)  # the memory is at most EVENTS_SOURCE_CACHE_SECONDS old
+    assert_problem(source.post(client, SINGLE, event("c")), 401)
+
+
+def test_a_key_saved_in_this_process_is_seen_by_the_next_request(client, source, customer, settings):
+    settings.EVENTS_SOURCE_CACHE_SECONDS = 60
+    assert source.post(client, SINGLE, event("a")).status_code == 202
+    source.key.is_active = False
+    source.key.save()
+    assert_problem(source.post(client, SINGLE, event("b")), 401)
+
+
+def test_without_the_cache_every_request_reads_source_and_keys(
+    client, source, customer, settings, django_assert_num_queries
+):
+    settings.EVENTS_SOURCE_CACHE_SECONDS = 0
+    assert source.post(client, SINGLE, event("a")).status_code == 202
+    with django_assert_num_queries(4):  # source, keys, case types, the insert
+        assert source.post(client, SINGLE, event("b")).status_code == 202
+
+
+def test_a_batch_conflicting_with_a_stored_event_stores_none_of_its_new_events(client, source, customer):
+    assert source.post(client, SINGLE, event("old")).status_code == 202
+    payload = {"events": [event("new-1"), event("old", reference="other"), event("new-2")]}
+    body = assert_problem(source.post(client, BATCH, payload), 409)
+    assert body["source_ids"] == ["old"]
+    assert list(Event.objects.values_list("external_id", flat=True)) == ["old"]
+
+
+def test_an_unknown_company_beside_a_duplicate_is_a_422_listing_each_event_and_stores_nothing(client, source, customer):
+    assert source.post(client, SINGLE, event("old")).status_code == 202
+    payload = {
+        "events": [event("new-1"), event("old"), event("x", company="5560000001"), event("y", company="5560000001")]
+    }
+    body = assert_problem(source.post(client, BATCH, payload), 422)
+    assert [e["field"] for e in body["errors"]] == ["events[2].company", "events[3].company"]
+    assert Event.objects.count() == 1
+
+
+def test_a_duplicate_single_event_costs_one_read_more(client, source, customer, django_assert_num_queries):
+    first = source.post(client, SINGLE, event("a"))
+    with django_assert_num_queries(2):  # the insert that skips it, and the read of the stored one
+        again = source.post(client, SINGLE, event("a"))
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+
+
 def test_a_source_never_has_more_than_two_active_keys(source):
     from django.db import IntegrityError, transaction
 

@@ -168,3 +168,65 @@ def test_operations_make_a_key_shown_once_and_support_cannot(client, source):
     assert "två aktiva nycklar" in " ".join(str(m) for m in response.context["messages"])
     detail = client.get(reverse("admin:events_sourcesystem_change", args=[source.system.pk])).content.decode()
     assert source.secret not in detail and source.key.fingerprint in detail
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_database_dropped_is_one_503_and_the_next_request_connects_anew(project_process, demo):
+    """The API skips the per-request health check of a reused connection: a dropped one fails that request
+    with 503 (the source retries), and the next request connects anew and is stored."""
+    import urllib.error
+    import urllib.request
+
+    from events.services import sign
+    from tests.events.conftest import Source
+
+    source = Source("dropped-core")
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bevaka.settings_test",
+        "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bevaka").rsplit("/", 1)[0]
+        + "/"
+        + connection.settings_dict["NAME"],
+        "CONN_MAX_AGE": "600",
+        "PGAPPNAME": f"bevaka-dropped-{port}",
+    }
+    serve = (
+        "import sys; from wsgiref.simple_server import make_server; from bevaka.wsgi import application; "
+        "server = make_server('127.0.0.1', int(sys.argv[1]), application); "
+        "print('serving on http://127.0.0.1:%s/api/v1/events' % sys.argv[1], flush=True); server.serve_forever()"
+    )
+    server = project_process(
+        [sys.executable, "-c", serve, str(port)], env=env, ready=r"serving on (?P<url>\S+)", timeout=30
+    )
+
+    def post(source_id: str) -> int:
+        import time
+
+        body = json.dumps(event(source_id)).encode()
+        timestamp = int(time.time())
+        request = urllib.request.Request(
+            server.url,
+            data=body,
+            headers={"Content-Type": "application/json", "X-Bevaka-Source": source.system.name,
+                     "X-Bevaka-Timestamp": str(timestamp),
+                     "X-Bevaka-Signature": sign(secret=source.secret, timestamp=timestamp, body=body)},
+            method="POST",
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    assert post("drop-1") == 202
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
+            [env["PGAPPNAME"]],
+        )
+        assert cursor.fetchone()[0] == 1
+    assert post("drop-2") == 503
+    assert post("drop-2") == 202
+    assert set(Event.objects.values_list("external_id", flat=True)) == {"drop-1", "drop-2"}

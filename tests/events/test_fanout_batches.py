@@ -21,7 +21,12 @@ def published(monkeypatch):
     sent: dict[str, list] = {"send_batch": [], "fan_out": [], "fan_out_batch": []}
     monkeypatch.setattr(notification_tasks.send_batch, "delay", lambda **kw: sent["send_batch"].append(kw))
     monkeypatch.setattr(event_tasks.fan_out, "delay", lambda **kw: sent["fan_out"].append(kw))
-    monkeypatch.setattr(event_tasks.fan_out_batch, "delay", lambda **kw: sent["fan_out_batch"].append(kw))
+    # A batch's fan-out tasks are published through one producer (apply_async with producer=…).
+    monkeypatch.setattr(
+        event_tasks.fan_out_batch,
+        "apply_async",
+        lambda args=(), kwargs=None, **options: sent["fan_out_batch"].append(kwargs),
+    )
     return sent
 
 

@@ -51,6 +51,7 @@ def modules():
             if "migrations" not in path.parts and path.name != "settings_test.py":
                 yield path
     yield BASE_DIR / "manage.py"
+    yield BASE_DIR / "gunicorn.conf.py"  # the web server's settings (WEB_THREADS)
 
 
 def readme_table() -> set[str]:

@@ -1,0 +1,15 @@
+"""gunicorn's settings for the web (gunicorn reads ./gunicorn.conf.py; the command line overrides them).
+
+WEB_THREADS > 1 runs gthread workers with that many threads each. A single event's request mostly waits on
+round trips to PostgreSQL and Redis (and on the client's close, which gunicorn waits for). With CPU to spare
+threads overlap those waits: the web alone on the benchmark machine (2 workers, 16 clients sending single
+events on new connections, no Celery worker) served 88–124 requests/s with sync workers and 234–303 with 4
+threads, back to back. With the whole pipeline on the same two cores (`bench.run --only api`, paired runs
+under a load of 9–14) the rate did not clearly change (51.7/87.5 sync, 43.9/96.0 gthread) and the p99 was
+worse (638/249 ms sync, 1432/597 ms gthread), so the default stays the sync worker (issue 8).
+"""
+
+import os
+
+threads = int(os.environ.get("WEB_THREADS", "1"))
+worker_class = "gthread" if threads > 1 else "sync"
