@@ -53,8 +53,9 @@ SIZES = {
 }
 
 
-class Interrupted(Exception):
-    pass
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP: a BaseException like KeyboardInterrupt, so that no scenario's error handling
+    takes it for a failed scenario and goes on with the next one."""
 
 
 def _on_signal(signum, _frame):
@@ -104,7 +105,9 @@ def start_fakes(stack: Stack) -> None:
         env=child_env(stack),
     )
     stack.procs_by_name["smtp"] = stack.start(
-        "smtp_sink", [_python(), "manage.py", "smtp_sink", "--port", str(stack.ports["smtp"])], env=child_env(stack)
+        "smtp_sink",
+        [_python(), "manage.py", "smtp_sink", "--port", str(stack.ports["smtp"]), "--quiet"],
+        env=child_env(stack),
     )
     wait_until(lambda: port_open(stack.ports["twilio"]), timeout=30, what="fake_twilio")
     wait_until(lambda: port_open(stack.ports["smtp"]), timeout=30, what="smtp_sink")

@@ -117,7 +117,10 @@ class Delivery(models.Model):
                 condition=Q(status__in=["queued", "sending"]),
                 name="delivery_due_idx",
             ),
-            models.Index(fields=["provider_id"], name="delivery_provider_id_idx"),
+            # Lookups by a provider's id (admin search); rows still without one are not in it. With them, the
+            # callbacks' "… AND provider_id = ''" made PostgreSQL walk every queued row of a burst through
+            # this index instead of taking the primary key (a stale estimate of one row for '').
+            models.Index(fields=["provider_id"], condition=~Q(provider_id=""), name="delivery_provider_id_idx"),
             models.Index(fields=["user", "-created_at"], name="delivery_user_history_idx"),
             models.Index(fields=["status", "channel"], name="delivery_status_channel_idx"),
         ]

@@ -33,8 +33,7 @@ def control_server(sink: SmtpSink, host: str, port: int) -> ThreadingHTTPServer:
 
         def do_GET(self):
             if self.path == "/_fake/received":
-                with sink.lock:
-                    received = [{"delivery": m.get(DELIVERY_HEADER, "")} for m in sink.messages]
+                received = [{"delivery": m.get(DELIVERY_HEADER, "")} for m in sink.messages]
                 return self._json(200, received)
             return self._json(404, {"error": "not found"})
 
