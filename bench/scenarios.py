@@ -144,6 +144,19 @@ def post_events(stack, world: World, events: list[dict], *, batch: bool) -> int:
         return 0  # no answer in time: counted as not accepted
 
 
+@contextlib.contextmanager
+def _clients(threads: int):
+    """A pool of client threads whose queued requests are dropped when the run is interrupted (a plain
+    ``with ThreadPoolExecutor`` would send every remaining batch first)."""
+    pool = ThreadPoolExecutor(threads)
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
 def event(source_id: str, org_number: str, case_type: str = "rejected_payment") -> dict:
     return {"id": source_id, "type": case_type, "company": org_number, "occurred_at": "2026-03-02T09:15:00+01:00"}
 
@@ -589,7 +602,7 @@ def many_events(stack, sizes, world: World, monitor) -> dict:
     batches = [items[i : i + 1000] for i in range(0, len(items), 1000)]
     cpu_before, transactions_before = cpu_snapshot(stack, monitor), pg_transactions()
     started = time.time()
-    with ThreadPoolExecutor(4) as pool:
+    with _clients(4) as pool:
         statuses = list(pool.map(lambda b: post_events(stack, world, b, batch=True), batches))
     accept_seconds = time.time() - started
     cpu_accepted = cpu_snapshot(stack, monitor)
@@ -634,7 +647,7 @@ def many_events(stack, sizes, world: World, monitor) -> dict:
     carry = 0.0
     futures = []
     pace_started = time.time()
-    with ThreadPoolExecutor(4) as pool:
+    with _clients(4) as pool:
         tick = 0
         while time.time() < pace_started + sizes.latency_seconds:
             carry += rate * 0.2

@@ -204,6 +204,11 @@ else:
     for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     (VAR_DIR / "celery-results").mkdir(parents=True, exist_ok=True)
+# Celery's Django fixup closes every database connection before and after every task unless told to reuse
+# them: a new PostgreSQL backend (a fork, authentication, cold catalog caches) for each task, which was most
+# of PostgreSQL's CPU per alert in `make bench`. Connections are closed every this many tasks; in between,
+# bevaka.celery closes broken or too old ones (CONN_MAX_AGE) as Django does between requests.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
