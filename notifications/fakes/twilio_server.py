@@ -100,6 +100,7 @@ class FakeTwilioState:
     max_in_flight: int = 0  # the most at once since the last reset
     rejected_429: int = 0
     callbacks: dict = field(default_factory=dict)  # status callbacks posted, by the answer ("none": no answer)
+    callbacks_pending: int = 0  # messages whose callbacks are still to be posted
     fault_hits: dict = field(default_factory=dict)  # mode → requests it hit since the last reset
 
     def take_token(self) -> bool:
@@ -216,6 +217,7 @@ class FakeTwilioHandler(BaseHTTPRequestHandler):
                     "max_in_flight": self.state.max_in_flight,
                     "rejected_429": self.state.rejected_429,
                     "callbacks": dict(self.state.callbacks),
+                    "callbacks_pending": self.state.callbacks_pending,
                     "fault_hits": dict(self.state.fault_hits),
                 }
             return self._send_json(200, stats)
@@ -372,6 +374,15 @@ class FakeTwilioHandler(BaseHTTPRequestHandler):
         }
 
     def _post_callbacks(self, message: dict, final: tuple[str, int | None]) -> None:
+        with self.state.lock:
+            self.state.callbacks_pending += 1
+        try:
+            self._post_each_callback(message, final)
+        finally:
+            with self.state.lock:
+                self.state.callbacks_pending -= 1
+
+    def _post_each_callback(self, message: dict, final: tuple[str, int | None]) -> None:
         for status in ("queued", "sent", final[0]):
             time.sleep(self.state.callback_delay_ms / 1000)
             with self.state.lock:
