@@ -826,6 +826,7 @@ def rate_limited_sms(stack, sizes, world: World, monitor) -> dict:
     }
     say(f"rate-limited: {result['messages_per_s']}/s, {result['http_429']} × 429, {result['lost']} lost")
     _fake_twilio(stack, "/_fake/config", {"rate_limit": 0, "latency_ms": 0})
+    _wait_for_callbacks(stack, timeout=300)  # the pages are measured next, on the same two cores
     return result
 
 
