@@ -11,10 +11,12 @@ import json
 import logging
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+
+from bevaka.db import skip_connection_health_check
 
 from . import services
 from .api import BodyTooLarge, LengthRequired, problem, read_body
@@ -50,18 +52,10 @@ def _parse(body: bytes, *, batch: bool) -> list:
     return events
 
 
-def _skip_connection_health_check() -> None:
-    """No ``SELECT 1`` before this request's first query (CONN_HEALTH_CHECKS): for a single event it was a
-    round trip beside the one INSERT, a fifth of the request's time. A connection the database has dropped
-    fails the request with 503, which a source retries with the same ids (the API's contract), and Django
-    closes that connection when the request ends, so the next request connects anew."""
-    connection.health_check_done = True
-
-
 def _ingest(request: HttpRequest, *, batch: bool) -> HttpResponse:
     if request.method != "POST":
         return problem(405, "method-not-allowed", "Use POST.", headers={"Allow": "POST"})
-    _skip_connection_health_check()
+    skip_connection_health_check()
     limit = settings.EVENTS_MAX_BATCH_BYTES if batch else settings.EVENTS_MAX_BODY_BYTES
     try:
         body = read_body(request, limit)
