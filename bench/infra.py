@@ -330,7 +330,8 @@ class Monitor(threading.Thread):
                 readings = {(pid, start): process_cpu_seconds(pid, with_children=False) for pid, start in backends}
                 rss = {"web": 0.0, "worker": 0.0}
                 for proc in list(self.stack.procs):
-                    kind = "web" if proc.name == "web" else "worker" if proc.name.startswith("worker") else None
+                    web, worker = proc.name in ("web", "webhooks"), proc.name.startswith("worker")
+                    kind = "web" if web else "worker" if worker else None
                     if kind:
                         rss[kind] = max(rss[kind], proc.peak_member_rss_mb())
                 with self.lock:

@@ -78,7 +78,7 @@ def child_env(stack: Stack, **extra: str) -> dict[str, str]:
         TWILIO_AUTH_TOKEN="bench-fake-twilio-token",  # noqa: S106 - the fake's made-up credentials
         TWILIO_FROM="Banken",
         TWILIO_API_BASE_URL=stack.urls.get("twilio", "http://127.0.0.1:9"),
-        PUBLIC_BASE_URL=stack.urls.get("web", "http://127.0.0.1:9"),
+        PUBLIC_BASE_URL=stack.urls.get("webhooks", "http://127.0.0.1:9"),
         EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
         EMAIL_HOST="127.0.0.1",
         EMAIL_PORT=str(stack.ports.get("smtp", 9)),
@@ -114,27 +114,36 @@ def start_fakes(stack: Stack) -> None:
     say(f"fake Twilio on {stack.urls['twilio']}, SMTP sink on port {stack.ports['smtp']}")
 
 
+# The web's two gunicorns: the ingestion API and pages, and Twilio's status callbacks (PUBLIC_BASE_URL),
+# as a proxy would route /webhooks/ in production (docker-compose's `webhooks`). Three callbacks come for
+# every SMS; when they shared the API's two workers, the batch API's requests waited behind them in the
+# listen backlog (docs/PERFORMANCE.md).
+WEBS = ("web", "webhooks")
+
+
 def start_web(stack: Stack) -> None:
-    stack.procs_by_name["web"] = stack.start(
-        "web",
-        [
-            _python(),
-            "-m",
-            "gunicorn",
-            "bevaka.wsgi:application",
-            "--workers",
-            "2",
-            "--bind",
-            f"127.0.0.1:{stack.ports['web']}",
-            "--timeout",
-            "120",
-            "--graceful-timeout",
-            "5",
-        ],
-        env=child_env(stack),
-    )
-    wait_until(lambda: port_open(stack.ports["web"]), timeout=60, what="gunicorn")
-    say(f"gunicorn (2 workers) on {stack.urls['web']}")
+    for name in WEBS:
+        stack.procs_by_name[name] = stack.start(
+            name,
+            [
+                _python(),
+                "-m",
+                "gunicorn",
+                "bevaka.wsgi:application",
+                "--workers",
+                "2",
+                "--bind",
+                f"127.0.0.1:{stack.ports[name]}",
+                "--timeout",
+                "120",
+                "--graceful-timeout",
+                "5",
+            ],
+            env=child_env(stack),
+        )
+    for name in WEBS:
+        wait_until(lambda name=name: port_open(stack.ports[name]), timeout=60, what=f"gunicorn ({name})")
+    say(f"gunicorn (2 workers) on {stack.urls['web']}, and 2 more for status callbacks on {stack.urls['webhooks']}")
 
 
 WORKERS = {
@@ -209,8 +218,10 @@ class BenchStack(Stack):
         super().__init__(*args, **kwargs)
         self.secret_key = secrets.token_urlsafe(50)
         # Every port is picked before Django's settings are built, so they hold the right addresses.
-        self.ports: dict[str, int] = {name: free_port() for name in ("twilio", "smtp", "web")}
-        self.urls: dict[str, str] = {name: f"http://127.0.0.1:{self.ports[name]}" for name in ("twilio", "web")}
+        self.ports: dict[str, int] = {name: free_port() for name in ("twilio", "smtp", "web", "webhooks")}
+        self.urls: dict[str, str] = {
+            name: f"http://127.0.0.1:{self.ports[name]}" for name in ("twilio", "web", "webhooks")
+        }
         self.procs_by_name: dict = {}
         self.worker_processes = os.cpu_count() or 2
         # BENCH_SEND_PROCESSES: the send worker's processes (default one per core), for trying layouts.
@@ -271,6 +282,7 @@ def run(sizes: Sizes, out: Path, only: frozenset[str] = frozenset()) -> dict:
                 name: {"queue": queue, "processes": stack.processes_for(queue)} for name, queue in WORKERS.items()
             },
             "web_workers": 2,
+            "webhook_workers": 2,
             "send_concurrency_per_task": settings.NOTIFICATIONS_SEND_CONCURRENCY,
             "send_batch_size": settings.NOTIFICATIONS_BATCH_SIZE,
             "log_level": "WARNING",

@@ -348,6 +348,7 @@ def cpu_snapshot(stack, monitor) -> dict[str, float]:
     procs = stack.procs_by_name
     return {
         "web": procs["web"].cpu_seconds(),
+        "webhooks": procs["webhooks"].cpu_seconds(),
         "worker": sum(procs[name].cpu_seconds() for name in ("worker", "worker-fanout", "beat")),
         "postgres": monitor.postgres_cpu_seconds(),
         "redis": stack.redis.cpu_seconds(),
@@ -415,7 +416,7 @@ def profiled(stack, scenario: str):
     folder = stack.log_dir.parent / "profiles"
     folder.mkdir(exist_ok=True)
     spies = []
-    for name in ("worker", "worker-fanout", "web"):
+    for name in ("worker", "worker-fanout", "web", "webhooks"):
         proc = stack.procs_by_name[name]
         output = folder / f"{scenario}-{name}.txt"
         spies.append(

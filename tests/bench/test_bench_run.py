@@ -34,6 +34,7 @@ SHAPE = {
         "fanout_queries",
         "fanout_queries_at_tenth_size",
         "cpu_ms_per_delivery.web",
+        "cpu_ms_per_delivery.webhooks",
         "cpu_ms_per_delivery.worker",
         "cpu_ms_per_delivery.postgres",
         "cpu_ms_per_delivery.redis",

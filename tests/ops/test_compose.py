@@ -72,6 +72,16 @@ def test_a_worker_per_queue_together_consume_every_queue():
     assert set(consumed.values()) == {queue.name for queue in settings.CELERY_TASK_QUEUES}
 
 
+def test_status_callbacks_go_to_web_workers_of_their_own():
+    # Three callbacks come for every SMS; on the API's workers, the batch API waited behind them.
+    services = resolved()["services"]
+    webhooks = services["webhooks"]
+    assert webhooks["image"] == services["web"]["image"]
+    assert "ports" not in webhooks
+    assert webhooks["environment"]["PUBLIC_BASE_URL"] == "http://webhooks:8000"
+    assert services["sender"]["environment"]["PUBLIC_BASE_URL"] == "http://webhooks:8000"
+
+
 def test_redis_keeps_an_append_only_file_and_web_runs_gunicorn():
     services = resolved()["services"]
     assert "--appendonly" in services["redis"]["command"]
