@@ -72,7 +72,35 @@ def _percentile(values: list[float], share: float) -> float:
     return round(ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))], 1)
 
 
-def _measure(requests: int, only: set[str], profile: bool, pyinstrument: bool) -> dict:
+def _queries(client, url: str, requests: int = 20) -> None:
+    """Each statement of the page with its median wall time over ``requests`` GETs, slowest first."""
+    from django.db import connection
+
+    times: dict[int, list[float]] = {}
+    texts: dict[int, str] = {}
+
+    def timed(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            position = timed.position
+            times.setdefault(position, []).append((time.perf_counter() - started) * 1000)
+            texts[position] = " ".join(sql.split())[:160]
+            timed.position += 1
+
+    for _ in range(requests):
+        timed.position = 0
+        with connection.execute_wrapper(timed):
+            client.get(url)
+    ranked = sorted(times, key=lambda position: -_percentile(times[position], 0.5))
+    total = sum(_percentile(values, 0.5) for values in times.values())
+    print(f"  {len(times)} statements, {total:.1f} ms (sum of medians)", file=sys.stderr)
+    for position in ranked:
+        print(f"  {_percentile(times[position], 0.5):6.1f} ms  #{position:<2} {texts[position]}", file=sys.stderr)
+
+
+def _measure(requests: int, only: set[str], profile: bool, pyinstrument: bool, queries: bool = False) -> dict:
     import django.template.backends.django as template_backend
     from django.test import Client
     from django.urls import reverse
@@ -123,6 +151,8 @@ def _measure(requests: int, only: set[str], profile: bool, pyinstrument: bool) -
             "wall_ms_p95": _percentile(wall, 0.95),
         }
         print(f"{name:18} {json.dumps(result[name])}", file=sys.stderr)
+        if queries:
+            _queries(client, url)
         if profile:
             _profile(client, url, pyinstrument)
     return result
@@ -160,13 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help=f"comma-separated pages of {', '.join(PAGES)}")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--pyinstrument", action="store_true")
+    parser.add_argument("--queries", action="store_true", help="each statement's median time, slowest first")
     args = parser.parse_args(argv)
     _setup(args.database, args.redis)
     if args.seed:
         _seed(args.users, args.days)
         return 0
     only = set(filter(None, (name.strip() for name in args.only.split(","))))
-    result = _measure(args.requests, only, args.profile or args.pyinstrument, args.pyinstrument)
+    result = _measure(args.requests, only, args.profile or args.pyinstrument, args.pyinstrument, args.queries)
     print(json.dumps(result, indent=2))
     return 0
 
