@@ -133,8 +133,14 @@ def _by_language_and_channel(texts, part: str, output_field):
 def _insert_statement(
     *, event_id: int, company_id: int, case_type_id: int, texts, now: datetime.datetime
 ) -> tuple[str, list]:
-    """INSERT INTO delivery (…) SELECT … FROM the recipients ON CONFLICT DO NOTHING RETURNING id, built
-    with the ORM (the access rule stays ``companies.access``'s): the SQL and its parameters."""
+    """INSERT INTO delivery (…) SELECT … FROM the recipients who have no alert of this event yet RETURNING
+    id, built with the ORM (the access rule stays ``companies.access``'s): the SQL and its parameters.
+
+    The recipients who already have one are left out by the SELECT (an anti-join on the event's rows, of
+    which there are none but after an inconsistency), not by ``ON CONFLICT DO NOTHING``: its speculative
+    insertion cost every row an extra check of the unique index, a fifth of the statement's time for
+    20,000 rows (docs/PERFORMANCE.md, "Third round"). The unique index still refuses a duplicate, which
+    the event's row lock leaves no room for."""
     columns = {
         "event_id": Value(event_id, output_field=IntegerField()),
         "user_id": F("user_id"),
@@ -159,8 +165,10 @@ def _insert_statement(
         "updated_at": Value(now, output_field=DateTimeField()),
     }
     aliases = {f"col_{name}": expression for name, expression in columns.items()}
+    already = Delivery.objects.filter(event_id=event_id, user_id=OuterRef("user_id"), channel=OuterRef("channel"))
     select = (
         recipients(company_id=company_id, case_type_id=case_type_id)
+        .exclude(Exists(already))
         .annotate(**aliases)
         .values_list(*aliases)
         .order_by()
@@ -173,11 +181,7 @@ def _insert_statement(
     quote = connection.ops.quote_name
     target = ", ".join(quote(alias.removeprefix("col_")) for alias in emitted)
     table = quote(Delivery._meta.db_table)
-    sql = (
-        f"INSERT INTO {table} ({target}) {select_sql} "
-        f"ON CONFLICT ({quote('event_id')}, {quote('user_id')}, {quote('channel')}) "
-        f"WHERE {quote('event_id')} IS NOT NULL DO NOTHING RETURNING {quote('id')}"
-    )
+    sql = f"INSERT INTO {table} ({target}) {select_sql} RETURNING {quote('id')}"
     return sql, list(params)
 
 
@@ -240,9 +244,9 @@ def fan_out(*, event_id: int, publish: bool = True) -> list[int]:
     """Create the event's deliveries and publish their sends after commit; returns the new delivery ids.
 
     Runs once per event: the event row is locked and ``fanned_out_at`` set in the same transaction as the
-    insert, so a second run (a redelivered task, the relay) finds it done and does nothing; and the unique
-    (event, user, channel) makes a second insert a no-op anyway. Three queries, for any number of
-    recipients. An event that is gone returns quietly.
+    insert, so a second run (a redelivered task, the relay) finds it done and does nothing; and a second
+    insert leaves out the recipients who have the alert (unique per event, user and channel). Three
+    queries, for any number of recipients. An event that is gone returns quietly.
     """
     with transaction.atomic():
         event = (

@@ -115,8 +115,19 @@ def test_a_second_fan_out_of_the_same_event_creates_nothing(world, source, publi
     assert len(first) == 4
     assert fanout.fan_out(event_id=row.pk) == []
     Event.objects.filter(pk=row.pk).update(fanned_out_at=None)  # as if the first run's commit was lost
-    assert fanout.fan_out(event_id=row.pk) == []  # ON CONFLICT DO NOTHING
+    assert fanout.fan_out(event_id=row.pk) == []  # the recipients who have the alert are left out
     assert Delivery.objects.filter(event=row).count() == 4
+
+
+def test_a_fan_out_after_an_inconsistency_inserts_only_the_missing_alerts(world, source, published):
+    [row] = record(source, event("inv-5"))
+    first = fanout.fan_out(event_id=row.pk)
+    Delivery.objects.filter(pk=first[0]).delete()
+    Event.objects.filter(pk=row.pk).update(fanned_out_at=None)
+    [again] = fanout.fan_out(event_id=row.pk)
+    assert again not in first
+    assert Delivery.objects.filter(event=row).count() == len(first)
+    assert Delivery.objects.filter(event=row).values("user", "channel").distinct().count() == len(first)
 
 
 def _company_with_recipients(count: int):
