@@ -416,7 +416,7 @@ def profiled(stack, scenario: str):
     folder = stack.log_dir.parent / "profiles"
     folder.mkdir(exist_ok=True)
     spies = []
-    for name in ("worker", "worker-fanout", "web", "webhooks"):
+    for name in ("worker", "worker-fanout", "web", "webhooks", "twilio"):
         proc = stack.procs_by_name[name]
         output = folder / f"{scenario}-{name}.txt"
         spies.append(

@@ -2,8 +2,8 @@
 unique one_alert_per_event_user_channel (event, user, channel) lead with those columns and serve every
 lookup by either, and each index is written for every row a fan-out stores and every status change.
 
-Only the indexes are dropped (concurrently on PostgreSQL), so that a large table is neither locked nor scanned again to
-validate its foreign keys (a plain AlterField drops and re-adds them)."""
+Only the indexes are dropped (concurrently on PostgreSQL), so that a large table is neither locked nor
+scanned again to validate its foreign keys (a plain AlterField drops and re-adds them)."""
 
 import django.db.models.deletion
 from django.conf import settings
