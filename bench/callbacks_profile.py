@@ -13,7 +13,6 @@ CPU time and the wall time per callback (after 20 warm-ups), and checks that eve
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import io
 import os
@@ -23,7 +22,7 @@ import sys
 import time
 from urllib.parse import urlencode
 
-from .pages_profile import _setup
+from .pages_profile import scratch_parser, setup
 
 TOKEN = "callbacks-profile-token"  # noqa: S105 - made up, for signing our own requests
 BASE_URL = "http://testserver"
@@ -93,15 +92,13 @@ def _call(application, path: str, body: bytes, signature: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database", required=True, help="a PostgreSQL database of your own (it must exist)")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
+    parser = scratch_parser(__doc__)
     parser.add_argument("--migrate", action="store_true", help="migrate the database, and exit")
     parser.add_argument("--deliveries", type=int, default=1000)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args(argv)
     os.environ.update(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=BASE_URL, TWILIO_ACCOUNT_SID=ACCOUNT_SID)
-    _setup(args.database, args.redis)
+    setup(args.database, args.redis)
     if args.migrate:
         from django.core.management import call_command
 

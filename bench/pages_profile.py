@@ -31,7 +31,8 @@ STATE = BASE_DIR / "var" / "bench" / "pages_profile.json"
 PAGES = ("bevaka", "mina_bevakningar", "behorigheter")
 
 
-def _setup(database: str, redis: str) -> None:
+def setup(database: str, redis: str) -> None:
+    """Django, on the scratch database and Redis given (both in-process profilers start here)."""
     os.environ.update(
         DJANGO_SETTINGS_MODULE="bevaka.settings",
         DATABASE_URL=database,
@@ -179,10 +180,16 @@ def _profile(client, url: str, pyinstrument: bool) -> None:
     print(out.getvalue(), file=sys.stderr)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def scratch_parser(description: str) -> argparse.ArgumentParser:
+    """The command line both in-process profilers share: a scratch database of your own, and a Redis."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", required=True, help="a PostgreSQL database of your own (it must exist)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = scratch_parser(__doc__)
     parser.add_argument("--seed", action="store_true", help="migrate, seed a pages company, and exit")
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--days", type=int, default=90)
@@ -192,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pyinstrument", action="store_true")
     parser.add_argument("--queries", action="store_true", help="each statement's median time, slowest first")
     args = parser.parse_args(argv)
-    _setup(args.database, args.redis)
+    setup(args.database, args.redis)
     if args.seed:
         _seed(args.users, args.days)
         return 0

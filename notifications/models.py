@@ -52,7 +52,7 @@ class Delivery(models.Model):
     # No index of their own on user and event: delivery_user_history_idx (user, created_at) and
     # one_alert_per_event_user_channel (event, …) lead with them and serve every lookup by either. Each
     # index is written for every row a fan-out stores and for every status change; the two gone made the
-    # fan-out's INSERT 16 % faster (docs/PERFORMANCE.md, "Third round").
+    # fan-out's INSERT 15 % faster (docs/PERFORMANCE.md, "Third round").
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("användare"),
