@@ -81,15 +81,20 @@ def process_cpu_seconds(pid: int, *, with_children: bool = True) -> float:
     return ticks / CLOCK_TICKS
 
 
-def session_members(session_id: int) -> list[int]:
-    """The live processes of a session (each process we start leads its own)."""
-    members = []
+def sessions_members(session_ids: set[int]) -> dict[int, list[int]]:
+    """The live processes of each of these sessions (each process we start leads its own), in one pass
+    over /proc: a pass costs 2-4 ms of the bench process's CPU, and the monitor needs five sessions'."""
+    members: dict[int, list[int]] = {session_id: [] for session_id in session_ids}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             fields = _stat(int(entry))
-            if fields is not None and int(fields[3]) == session_id:
-                members.append(int(entry))
+            if fields is not None and int(fields[3]) in members:
+                members[int(fields[3])].append(int(entry))
     return members
+
+
+def session_members(session_id: int) -> list[int]:
+    return sessions_members({session_id})[session_id]
 
 
 def rss_mb(pid: int) -> float:
@@ -145,9 +150,6 @@ class Proc:
 
     def cpu_seconds(self) -> float:
         return sum(process_cpu_seconds(pid) for pid in self.members())
-
-    def peak_member_rss_mb(self) -> float:
-        return max((rss_mb(pid) for pid in self.members()), default=0.0)
 
     def terminate(self) -> None:
         """SIGTERM to the process and everything it started (its session's group)."""
@@ -301,6 +303,14 @@ class Monitor(threading.Thread):
         self.scenario_peaks: dict[str, float] = {"web": 0.0, "worker": 0.0}
         self.backend_cpu: dict[tuple, float] = {}
         self.lock = threading.Lock()
+        self.sampling = threading.Lock()  # held by a sample, and by paused()
+
+    @contextlib.contextmanager
+    def paused(self):
+        """No samples meanwhile: for figures timed in the bench process itself (the pages), whose GIL a
+        sample would hold for a few milliseconds at a time."""
+        with self.sampling:
+            yield
 
     def reset_scenario(self) -> None:
         with self.lock:
@@ -319,6 +329,7 @@ class Monitor(threading.Thread):
 
         connection = None
         while not self.stopped.is_set():
+            self.sampling.acquire()
             try:
                 if connection is None:
                     connection = psycopg.connect(self.stack.database_url, autocommit=True)
@@ -328,12 +339,14 @@ class Monitor(threading.Thread):
                 ).fetchall()
                 # Keyed by start time too: a pid can come back as another backend.
                 readings = {(pid, start): process_cpu_seconds(pid, with_children=False) for pid, start in backends}
-                rss = {"web": 0.0, "worker": 0.0}
+                kinds = {}
                 for proc in list(self.stack.procs):
                     web, worker = proc.name in ("web", "webhooks"), proc.name.startswith("worker")
-                    kind = "web" if web else "worker" if worker else None
-                    if kind:
-                        rss[kind] = max(rss[kind], proc.peak_member_rss_mb())
+                    if (web or worker) and proc.alive():
+                        kinds[proc.pid] = "web" if web else "worker"
+                rss = {"web": 0.0, "worker": 0.0}
+                for leader, pids in sessions_members(set(kinds)).items():
+                    rss[kinds[leader]] = max([rss[kinds[leader]], *(rss_mb(pid) for pid in pids)])
                 with self.lock:
                     for key, seconds in readings.items():
                         if seconds:
@@ -346,6 +359,8 @@ class Monitor(threading.Thread):
                     with contextlib.suppress(Exception):
                         connection.close()
                 connection = None
+            finally:
+                self.sampling.release()
             self.stopped.wait(self.interval)
         if connection is not None:
             with contextlib.suppress(Exception):
