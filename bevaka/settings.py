@@ -252,6 +252,10 @@ SIGNING_DEMO_TOKEN_SEED = env.str("SIGNING_DEMO_TOKEN_SEED", default="bevaka-are
 # minute before, and at the latest after the absolute lifetime.
 SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=5 * 60)
 SESSION_IDLE_WARNING = env.int("SESSION_IDLE_WARNING", default=60)
+# A request records its activity only when the time recorded is at least this old (seconds): the session is
+# then saved about once in this interval instead of on every request. The idle timeout may come this much
+# earlier, never later.
+SESSION_ACTIVITY_SAVE_INTERVAL = env.int("SESSION_ACTIVITY_SAVE_INTERVAL", default=15)
 SESSION_ABSOLUTE_LIFETIME = env.int("SESSION_ABSOLUTE_LIFETIME", default=4 * 60 * 60)
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("signing.context_processors.session_timeout")
 

@@ -18,6 +18,7 @@ from throttling import services as throttling
 
 from . import rfa
 from .bankid import qr_data
+from .middleware import record_activity
 from .models import SignatureOrder, SigningMethod
 from .services import (
     SigningError,
@@ -262,5 +263,8 @@ def login_finish(request: HttpRequest, order_id) -> HttpResponse:
 @never_cache
 @require_GET
 def session_alive(request: HttpRequest) -> JsonResponse:
-    """The idle-timeout warning's "stay logged in": any request of the user counts as activity."""
+    """The idle-timeout warning's "stay logged in": records the activity now, and answers with the seconds
+    of idle time the session has from here."""
+    if request.user.is_authenticated:
+        record_activity(request)
     return JsonResponse({"authenticated": request.user.is_authenticated, "idleTimeout": settings.SESSION_IDLE_TIMEOUT})

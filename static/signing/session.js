@@ -31,7 +31,13 @@
     button.textContent = body.dataset.sessionStayText;
     button.addEventListener("click", function () {
       fetch(body.dataset.sessionAliveUrl, { credentials: "same-origin", cache: "no-store" })
-        .then(function () { warning.hidden = true; schedule(); });
+        .then(function (response) { return response.json(); })
+        .then(function (answer) {
+          // The page's figure was what was left when it was rendered; the server now counts from here.
+          idle = parseInt(answer.idleTimeout, 10) || idle;
+          warning.hidden = true;
+          schedule();
+        });
     });
     warning.appendChild(text);
     warning.appendChild(button);

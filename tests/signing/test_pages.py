@@ -4,6 +4,8 @@ import time
 
 import pytest
 from django.contrib.sessions.models import Session
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from signing.middleware import LAST_ACTIVITY_KEY, LOGIN_TIME_KEY
@@ -136,6 +138,49 @@ def test_activity_keeps_the_session_alive(client, demo, settings):
     assert client.get(reverse("company-picker")).status_code != 302 or "logga-in" not in client.get(
         reverse("company-picker")
     ).get("Location", "")
+
+
+def _recorded(client) -> float:
+    return client.session[LAST_ACTIVITY_KEY]
+
+
+def _backdate_activity(client, seconds: float) -> float:
+    session = client.session
+    session[LAST_ACTIVITY_KEY] = time.time() - seconds
+    session.save()
+    return session[LAST_ACTIVITY_KEY]
+
+
+def test_a_request_soon_after_the_last_recorded_one_does_not_save_the_session(client, demo, settings):
+    client.force_login(demo.anna)
+    client.get(reverse("company-picker"))
+    recorded = _backdate_activity(client, settings.SESSION_ACTIVITY_SAVE_INTERVAL - 5)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse("company-picker")).status_code in {200, 302}
+    assert not [q for q in queries if "django_session" in q["sql"] and q["sql"].startswith("UPDATE")]
+    assert _recorded(client) == recorded
+    # Once the time recorded is the interval old, the next request records its own.
+    _backdate_activity(client, settings.SESSION_ACTIVITY_SAVE_INTERVAL + 1)
+    client.get(reverse("company-picker"))
+    assert time.time() - _recorded(client) < 5
+
+
+def test_the_page_counts_the_warning_down_from_the_activity_recorded(client, demo, settings):
+    client.force_login(demo.bertil)
+    client.get(reverse("company-picker"))
+    _backdate_activity(client, 10)
+    page = client.get(reverse("my-watches", args=[demo.exempelbolaget.pk])).content.decode()
+    left = settings.SESSION_IDLE_TIMEOUT - 10
+    assert f'data-session-idle="{left}"' in page or f'data-session-idle="{left - 1}"' in page
+
+
+def test_staying_logged_in_records_the_activity_however_recent(client, demo, settings):
+    client.force_login(demo.anna)
+    client.get(reverse("company-picker"))
+    recorded = _backdate_activity(client, 5)
+    answer = client.get(reverse("signing:session-alive")).json()
+    assert answer == {"authenticated": True, "idleTimeout": settings.SESSION_IDLE_TIMEOUT}
+    assert _recorded(client) > recorded + 4
 
 
 def test_the_session_ends_after_its_absolute_lifetime(client, demo, settings):
