@@ -163,6 +163,7 @@ def start_workers(stack: Stack, **extra_env: str) -> None:
         stack.procs_by_name[name] = stack.start(
             name,
             [
+                *stack.niced(),
                 _python(),
                 "-m",
                 "celery",
@@ -187,7 +188,9 @@ def start_workers(stack: Stack, **extra_env: str) -> None:
             env=env,
         )
     stack.procs_by_name["beat"] = stack.start(
-        "worker-beat", [_python(), "-m", "celery", "-A", "bevaka", "beat", "--loglevel", "WARNING"], env=env
+        "worker-beat",
+        [*stack.niced(), _python(), "-m", "celery", "-A", "bevaka", "beat", "--loglevel", "WARNING"],
+        env=env,
     )
     from bench import tasks
 
@@ -226,7 +229,14 @@ class BenchStack(Stack):
         self.worker_processes = os.cpu_count() or 2
         # BENCH_SEND_PROCESSES: the send worker's processes (default one per core), for trying layouts.
         self.send_processes = int(os.environ.get("BENCH_SEND_PROCESSES") or self.worker_processes)
+        # The workers and beat run at a lower priority than the web (and the callbacks' web, and the fakes),
+        # as docker-compose.yml's cpu_shares have it: on two shared cores the batch API waited for the drain.
+        # BENCH_WORKER_NICE=0 runs them all alike (docs/PERFORMANCE.md has both).
+        self.worker_nice = int(os.environ.get("BENCH_WORKER_NICE", "10"))
         self._redis_client = None
+
+    def niced(self) -> list[str]:
+        return ["nice", "-n", str(self.worker_nice)] if self.worker_nice else []
 
     def processes_for(self, queue: str) -> int:
         return self.send_processes if queue == "send" else self.worker_processes
@@ -283,6 +293,7 @@ def run(sizes: Sizes, out: Path, only: frozenset[str] = frozenset()) -> dict:
             },
             "web_workers": 2,
             "webhook_workers": 2,
+            "worker_nice": stack.worker_nice,
             "send_concurrency_per_task": settings.NOTIFICATIONS_SEND_CONCURRENCY,
             "send_batch_size": settings.NOTIFICATIONS_BATCH_SIZE,
             "log_level": "WARNING",
