@@ -37,7 +37,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from agreements.models import Agreement
-from bevaka.metrics import observe, observe_many
+from bevaka.metrics import observe_many
 from companies.access import memberships_with_service_access
 from notifications.gsm import is_gsm7
 from notifications.models import Channel, Delivery, DeliveryStatus, Purpose, SuspendedDestination
@@ -240,7 +240,7 @@ def _publish_sends(delivery_ids: list[int]) -> None:
         log.warning("could not publish %d alert deliveries; the relay will", len(delivery_ids))
 
 
-def fan_out(*, event_id: int, publish: bool = True) -> list[int]:
+def fan_out(*, event_id: int) -> list[int]:
     """Create the event's deliveries and publish their sends after commit; returns the new delivery ids.
 
     Runs once per event: the event row is locked and ``fanned_out_at`` set in the same transaction as the
@@ -248,23 +248,7 @@ def fan_out(*, event_id: int, publish: bool = True) -> list[int]:
     insert leaves out the recipients who have the alert (unique per event, user and channel). Three
     queries, for any number of recipients. An event that is gone returns quietly.
     """
-    with transaction.atomic():
-        event = (
-            Event.objects.select_for_update(of=("self",))
-            .select_related("company", "case_type")
-            .filter(pk=event_id, fanned_out_at__isnull=True)
-            .first()
-        )
-        if event is None:
-            return []
-        now = timezone.now()
-        delivery_ids = _insert_deliveries(event, now)
-        Event.objects.filter(pk=event_id).update(fanned_out_at=now, recipient_count=len(delivery_ids))
-        if delivery_ids and publish:
-            transaction.on_commit(lambda: _publish_sends(delivery_ids))
-    log.info("event %s fanned out to %d deliveries", event_id, len(delivery_ids))
-    observe("bevaka_fanout_latency_seconds", (now - event.received_at).total_seconds())
-    return delivery_ids
+    return fan_out_events(event_ids=[event_id])
 
 
 def fan_out_events(*, event_ids: list[int]) -> list[int]:
@@ -276,7 +260,7 @@ def fan_out_events(*, event_ids: list[int]) -> list[int]:
     As for one event: the events are locked (in id order, so two tasks cannot deadlock) and marked in
     the transaction of their inserts, so a redelivered task or the relay does nothing twice. An error in
     one event rolls the whole task back; the relay then publishes each of them again on its own.
-    A publish lost between the commit and here is found by the notifications relay."""
+    The sends are published after the commit; one lost there is found by the notifications relay."""
     with transaction.atomic():
         events = list(
             Event.objects.select_for_update(of=("self",))
@@ -294,11 +278,11 @@ def fan_out_events(*, event_ids: list[int]) -> list[int]:
                 *[When(pk=pk, then=Value(len(ids))) for pk, ids in created.items()], output_field=IntegerField()
             ),
         )
-    delivery_ids = [delivery_id for ids in created.values() for delivery_id in ids]
+        delivery_ids = [delivery_id for ids in created.values() for delivery_id in ids]
+        if delivery_ids:
+            transaction.on_commit(lambda: _publish_sends(delivery_ids))
     log.info("%d events fanned out to %d deliveries", len(events), len(delivery_ids))
     observe_many("bevaka_fanout_latency_seconds", [((now - e.received_at).total_seconds(), {}) for e in events])
-    if delivery_ids:
-        _publish_sends(delivery_ids)
     return delivery_ids
 
 

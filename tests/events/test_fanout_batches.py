@@ -41,10 +41,14 @@ def test_a_batch_of_events_is_fanned_out_by_tasks_of_several_events(
     assert published["fan_out_batch"] == [{"event_ids": ids[0:2]}, {"event_ids": ids[2:4]}, {"event_ids": ids[4:]}]
 
 
-def test_the_sends_of_a_fan_out_batch_are_published_together_in_full_batches(world, source, published, settings):
+def test_the_sends_of_a_fan_out_batch_are_published_together_in_full_batches(
+    world, source, published, settings, django_capture_on_commit_callbacks
+):
     settings.NOTIFICATIONS_BATCH_SIZE = 6
     rows = record_events(source=source.system, events=clean_events([event(f"s-{n}") for n in range(4)], batch=True))
-    created = fanout.fan_out_events(event_ids=[r.event.pk for r in rows])
+    with django_capture_on_commit_callbacks(execute=True):
+        created = fanout.fan_out_events(event_ids=[r.event.pk for r in rows])
+        assert published["send_batch"] == []  # not before the commit
     assert len(created) == 16  # four recipients each (test_fanout's world)
     assert [len(b["delivery_ids"]) for b in published["send_batch"]] == [6, 6, 4]
     assert sorted(i for b in published["send_batch"] for i in b["delivery_ids"]) == sorted(created)
