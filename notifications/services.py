@@ -233,17 +233,11 @@ def send_delivery(*, delivery_id: int) -> None:
 
         reason = alert_stop_reason(delivery)
         if reason:
-            _finish(delivery, status=DeliveryStatus.CANCELLED, last_error=reason)
-            log.info("delivery %s to %s %s", delivery.pk, delivery.masked_destination, reason)
+            _cancel_stopped(delivery, reason)
             return
     suspension = _suspension(delivery.channel, delivery.destination)
     if suspension is not None:
-        _finish(
-            delivery,
-            status=DeliveryStatus.CANCELLED,
-            last_error=f"destination suspended: {suspension.get_reason_display()}",
-            error_code=suspension.error_code,
-        )
+        _cancel_suspended(delivery, suspension)
         return
     try:
         provider_id = get_channel(delivery.channel).send(delivery)
@@ -255,6 +249,21 @@ def send_delivery(*, delivery_id: int) -> None:
         _retry_later(delivery, ChannelError(f"unexpected {type(error).__name__}", kind="transient"))
     else:
         _record_sent_durably(delivery, provider_id)
+
+
+def _cancel_stopped(delivery: Delivery, reason: str) -> None:
+    """The send-time check (rule 6) stopped this alert: the recipient may no longer get it."""
+    _finish(delivery, status=DeliveryStatus.CANCELLED, last_error=reason)
+    log.info("delivery %s to %s %s", delivery.pk, delivery.masked_destination, reason)
+
+
+def _cancel_suspended(delivery: Delivery, suspension: SuspendedDestination) -> None:
+    _finish(
+        delivery,
+        status=DeliveryStatus.CANCELLED,
+        last_error=f"destination suspended: {suspension.get_reason_display()}",
+        error_code=suspension.error_code,
+    )
 
 
 def _record_sent_durably(delivery: Delivery, provider_id: str, *, at: datetime.datetime | None = None) -> None:
@@ -402,15 +411,9 @@ def send_deliveries(*, delivery_ids: Iterable[int]) -> None:
         reason = reasons.get(delivery.pk)
         suspension = suspended.get((delivery.channel, delivery.destination))
         if reason:
-            _finish(delivery, status=DeliveryStatus.CANCELLED, last_error=reason)
-            log.info("delivery %s to %s %s", delivery.pk, delivery.masked_destination, reason)
+            _cancel_stopped(delivery, reason)
         elif suspension is not None:
-            _finish(
-                delivery,
-                status=DeliveryStatus.CANCELLED,
-                last_error=f"destination suspended: {suspension.get_reason_display()}",
-                error_code=suspension.error_code,
-            )
+            _cancel_suspended(delivery, suspension)
         else:
             to_send.append(delivery)
     if not to_send:
@@ -424,8 +427,7 @@ def send_deliveries(*, delivery_ids: Iterable[int]) -> None:
         if isinstance(outcome, _Accepted):
             sent.append((delivery, outcome))
         elif isinstance(outcome, _Stopped):
-            _finish(delivery, status=DeliveryStatus.CANCELLED, last_error=outcome.reason)
-            log.info("delivery %s to %s %s", delivery.pk, delivery.masked_destination, outcome.reason)
+            _cancel_stopped(delivery, outcome.reason)
         elif isinstance(outcome, RateLimited):
             _retry_later(delivery, ChannelError("local rate limit", kind="transient"), count_attempt=False)
         elif isinstance(outcome, _NoToken):
