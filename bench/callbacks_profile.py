@@ -96,9 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--migrate", action="store_true", help="migrate the database, and exit")
     parser.add_argument("--deliveries", type=int, default=1000)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--settings",
+        default="bevaka.settings_webhooks",
+        help="the settings module (default: the webhooks processes'; bevaka.settings for the whole web's)",
+    )
     args = parser.parse_args(argv)
     os.environ.update(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=BASE_URL, TWILIO_ACCOUNT_SID=ACCOUNT_SID)
-    setup(args.database, args.redis)
+    setup(args.database, args.redis, args.settings)
     if args.migrate:
         from django.core.management import call_command
 

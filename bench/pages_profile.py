@@ -31,10 +31,10 @@ STATE = BASE_DIR / "var" / "bench" / "pages_profile.json"
 PAGES = ("bevaka", "mina_bevakningar", "behorigheter")
 
 
-def setup(database: str, redis: str) -> None:
+def setup(database: str, redis: str, settings_module: str = "bevaka.settings") -> None:
     """Django, on the scratch database and Redis given (both in-process profilers start here)."""
     os.environ.update(
-        DJANGO_SETTINGS_MODULE="bevaka.settings",
+        DJANGO_SETTINGS_MODULE=settings_module,
         DATABASE_URL=database,
         REDIS_URL=redis,
         DEBUG="false",

@@ -117,12 +117,13 @@ def start_fakes(stack: Stack) -> None:
 # The web's two gunicorns: the ingestion API and pages, and Twilio's status callbacks (PUBLIC_BASE_URL),
 # as a proxy would route /webhooks/ in production (docker-compose's `webhooks`). Three callbacks come for
 # every SMS; when they shared the API's two workers, the batch API's requests waited behind them in the
-# listen backlog (docs/PERFORMANCE.md).
-WEBS = ("web", "webhooks")
+# listen backlog (docs/PERFORMANCE.md). The callbacks' gunicorn runs on the webhooks settings, as
+# docker-compose's `webhooks` does: the callback's URL and its middleware only (bevaka/settings_webhooks.py).
+WEBS = {"web": "bevaka.settings", "webhooks": "bevaka.settings_webhooks"}
 
 
 def start_web(stack: Stack) -> None:
-    for name in WEBS:
+    for name, settings_module in WEBS.items():
         stack.procs_by_name[name] = stack.start(
             name,
             [
@@ -139,7 +140,7 @@ def start_web(stack: Stack) -> None:
                 "--graceful-timeout",
                 "5",
             ],
-            env=child_env(stack),
+            env=child_env(stack, DJANGO_SETTINGS_MODULE=settings_module),
         )
     for name in WEBS:
         wait_until(lambda name=name: port_open(stack.ports[name]), timeout=60, what=f"gunicorn ({name})")

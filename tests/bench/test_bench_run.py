@@ -98,6 +98,11 @@ def test_a_tiny_run_writes_the_whole_document_and_leaves_nothing_behind(tmp_path
     assert document["settings"]["name"] == "tiny"
     assert document["burst"]["deliveries"] == 2 * document["burst"]["recipients"]
     assert document["many_events"]["events"] == 100
+    # The status callbacks reached the callbacks' own gunicorn (on bevaka.settings_webhooks) and were
+    # applied: every answer a 200 (or none, when the fake gave up waiting), and SMS ended delivered.
+    answers = document["burst"]["status_callbacks_by_answer"]
+    assert answers.get("200", 0) > 0 and set(answers) <= {"200", "none"}, answers
+    assert document["burst"]["statuses"].get("delivered", 0) > 0, document["burst"]["statuses"]
     # Its own database is gone again (another run, e.g. `make bench`, may have one of its own meanwhile).
     [name] = re.findall(r"database (bevaka_bench_\d+) created", completed.stderr)
     assert f"database {name} dropped" in completed.stderr

@@ -79,6 +79,8 @@ def test_status_callbacks_go_to_web_workers_of_their_own():
     assert webhooks["image"] == services["web"]["image"]
     assert "ports" not in webhooks
     assert webhooks["environment"]["PUBLIC_BASE_URL"] == "http://webhooks:8000"
+    assert webhooks["environment"]["DJANGO_SETTINGS_MODULE"] == "bevaka.settings_webhooks"
+    assert "DJANGO_SETTINGS_MODULE" not in services["web"]["environment"]
     assert services["sender"]["environment"]["PUBLIC_BASE_URL"] == "http://webhooks:8000"
 
 

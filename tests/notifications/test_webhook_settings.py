@@ -1,0 +1,82 @@
+"""The `webhooks` processes' settings (bevaka/settings_webhooks.py): Twilio's status callback and /healthz
+at the same paths as the web's, nothing else, and without the pages' middleware."""
+
+import pytest
+from django.urls import get_resolver
+from twilio.request_validator import RequestValidator
+
+from bevaka import settings_webhooks
+from notifications.models import Delivery, DeliveryStatus
+
+from .conftest import ACCOUNT_SID, AUTH_TOKEN
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC = "https://bank.example"
+
+
+@pytest.fixture(autouse=True)
+def webhooks_process(settings):
+    settings.ROOT_URLCONF = settings_webhooks.ROOT_URLCONF
+    settings.MIDDLEWARE = settings_webhooks.MIDDLEWARE
+    settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
+    settings.PUBLIC_BASE_URL = PUBLIC
+    return settings
+
+
+def _post(client, delivery_id: int, status: str, token: str = AUTH_TOKEN):
+    path = f"/webhooks/twilio/status/{delivery_id}"
+    params = {"AccountSid": ACCOUNT_SID, "MessageSid": "SM" + "b" * 32, "MessageStatus": status}
+    signature = RequestValidator(token).compute_signature(PUBLIC + path, params)
+    return client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
+
+
+@pytest.fixture
+def delivery():
+    return Delivery.objects.create(
+        channel="sms",
+        destination="+46701234567",
+        purpose="alert",
+        body="x",
+        status=DeliveryStatus.SENDING,
+        provider_id="SM" + "b" * 32,
+        attempts=1,
+    )
+
+
+def test_a_signed_callback_is_applied_with_the_request_id_and_security_headers(client, delivery):
+    response = _post(client, delivery.pk, "delivered")
+    assert response.status_code == 200
+    assert response["X-Request-ID"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "Set-Cookie" not in response  # no session, no CSRF cookie, no language cookie
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DELIVERED
+
+
+def test_a_forged_callback_is_refused(client, delivery):
+    assert _post(client, delivery.pk, "delivered", token="not-the-auth-token").status_code == 403
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SENDING
+
+
+@pytest.mark.parametrize("path", ["/", "/admin/", "/api/v1/events", "/metrics", "/dev/utkorg/"])
+def test_the_pages_and_the_api_are_not_served_there(client, path):
+    assert client.get(path).status_code == 404
+
+
+def test_healthz_answers_there(client):
+    assert client.get("/healthz").status_code in (200, 503)
+
+
+def test_it_runs_only_the_request_id_and_security_middleware():
+    assert settings_webhooks.MIDDLEWARE == [
+        "bevaka.observability.RequestIdMiddleware",
+        "django.middleware.security.SecurityMiddleware",
+    ]
+
+
+def test_its_routes_are_the_webs_own_at_the_same_paths():
+    web = {p.pattern.name: (str(p.pattern), p.callback) for p in get_resolver("notifications.urls").url_patterns}
+    for route in get_resolver(settings_webhooks.ROOT_URLCONF).url_patterns:
+        assert web[route.name] == (str(route.pattern), route.callback)
