@@ -70,6 +70,57 @@ def test_it_keeps_the_connection_open_between_messages_as_twilio_does(fake_twili
     assert len(fake_twilio.messages()) == 3
 
 
+def test_each_message_gets_its_signed_callbacks_in_order_from_the_posters(fake_twilio):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from twilio.request_validator import RequestValidator
+
+    received: list[tuple[str, dict, bool]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            return
+
+        def do_POST(self):
+            form = dict(urllib.parse.parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
+            url = f"http://127.0.0.1:{self.server.server_address[1]}{self.path}"
+            valid = RequestValidator(AUTH_TOKEN).validate(url, form, self.headers.get("X-Twilio-Signature", ""))
+            received.append((self.path, form, valid))
+            self.send_response(200 if self.path.endswith("/ok") else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{receiver.server_address[1]}"
+    try:
+        fake_twilio.fault("undelivered", count=1, error_code=30006)
+        sids = []
+        for n in range(20):  # more messages at once than the fake has posters
+            callback = f"{base}/status/{n}/" + ("gone" if n == 19 else "ok")
+            status, body = raw_create(
+                fake_twilio.url, {"To": "+46701234567", "From": "Banken", "Body": "Hej", "StatusCallback": callback}
+            )
+            assert status == 201
+            sids.append(body["sid"])
+        deadline = time.monotonic() + 20
+        while fake_twilio.stats()["callbacks_pending"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stats = fake_twilio.stats()
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    assert stats["callbacks_pending"] == 0
+    assert stats["callbacks"] == {"200": 57, "404": 3}  # a callback that is not answered 200 is not posted again
+    assert all(valid for _, _, valid in received)
+    by_sid = {sid: [form["MessageStatus"] for _, form, _ in received if form["MessageSid"] == sid] for sid in sids}
+    assert by_sid[sids[0]] == ["queued", "sent", "undelivered"]
+    assert [form.get("ErrorCode") for _, form, _ in received if form["MessageSid"] == sids[0]][-1] == "30006"
+    assert all(statuses == ["queued", "sent", "delivered"] for statuses in list(by_sid.values())[1:])
+    assert {m["status"] for m in fake_twilio.messages()} == {"delivered", "undelivered"}
+
+
 def test_it_refuses_wrong_basic_auth_with_401_and_twilios_error_body(fake_twilio):
     status, body = raw_create(fake_twilio.url, {"To": "+46701234567", "From": "B", "Body": "x"}, token="nope")
     assert status == 401
