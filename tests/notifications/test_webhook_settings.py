@@ -80,3 +80,81 @@ def test_its_routes_are_the_webs_own_at_the_same_paths():
     web = {p.pattern.name: (str(p.pattern), p.callback) for p in get_resolver("notifications.urls").url_patterns}
     for route in get_resolver(settings_webhooks.ROOT_URLCONF).url_patterns:
         assert web[route.name] == (str(route.pattern), route.callback)
+
+
+_CALLBACKS_SCRIPT = """
+import json, sys
+import django
+django.setup()
+from django.db import connection
+from django.test import Client
+from twilio.request_validator import RequestValidator
+
+answers = []
+client = Client()
+for delivery_id, sid, status, code in json.loads(sys.argv[1]):
+    path = "/webhooks/twilio/status/%d" % delivery_id
+    params = {"AccountSid": "AC" + "0" * 32, "MessageSid": sid, "MessageStatus": status}
+    if code:
+        params["ErrorCode"] = code
+    signature = RequestValidator("webhooks-token").compute_signature("http://testserver" + path, params)
+    answers.append(client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature).status_code)
+print(json.dumps({"answers": answers, "prepare_threshold": connection.connection.prepare_threshold,
+                  "cursor": type(connection.connection.cursor()).__name__}))
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_webhooks_process_applies_callbacks_with_server_side_binding():
+    """In a process of its own on these settings (server-side binding, statements prepared), both paths of
+    a callback work: the conditional UPDATEs of queued/sent/delivered, and the locked ORM path of a failure
+    that suspends the number."""
+    import json
+    import os
+    import sys
+
+    from django.db import connection
+
+    from notifications.models import SuspendedDestination
+    from tests.harness import run_command
+
+    rows = [
+        Delivery.objects.create(
+            channel="sms",
+            destination=f"+4670123456{n}",
+            purpose="alert",
+            body="x",
+            status=DeliveryStatus.SENDING,
+            provider_id=f"SM{n}" + "c" * 31,
+            attempts=1,
+        )
+        for n in range(2)
+    ]
+    calls = [(rows[0].pk, rows[0].provider_id, status, "") for status in ("queued", "sent", "delivered")]
+    calls += [
+        (rows[1].pk, rows[1].provider_id, "queued", ""),
+        (rows[1].pk, rows[1].provider_id, "undelivered", "30006"),
+    ]
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bevaka.settings_webhooks",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "SECRET_KEY": "webhooks-test-only",
+        "DEBUG": "false",
+        "SECURE_SSL_REDIRECT": "false",
+        "ALLOWED_HOSTS": "testserver",
+        "TWILIO_AUTH_TOKEN": "webhooks-token",
+        "PUBLIC_BASE_URL": "http://testserver",
+        "LOG_LEVEL": "WARNING",
+    }
+    result = run_command([sys.executable, "-c", _CALLBACKS_SCRIPT, json.dumps(calls)], env=env, timeout=60)
+    assert result.returncode == 0, result.stdout[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["answers"] == [200] * 5
+    assert report["prepare_threshold"] == 0 and report["cursor"] != "ClientCursor"
+    for row in rows:
+        row.refresh_from_db()
+    assert rows[0].status == DeliveryStatus.DELIVERED and rows[0].delivered_at is not None
+    assert rows[1].status == DeliveryStatus.FAILED and rows[1].error_code == "30006"
+    assert SuspendedDestination.objects.filter(channel="sms", destination=rows[1].destination).exists()
