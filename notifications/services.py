@@ -696,19 +696,16 @@ def record_sms_status(*, delivery_id: int, message_sid: str, status: str, error_
     lower = [] if new_status is None else [s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[new_status]]
     with connection.cursor() as cursor:
         if new_status is not None:
-            cursor.execute(
-                _MOVE_FORWARD_SQL,
-                {
-                    "status": new_status,
-                    "provider_status": status,
-                    "sid": message_sid,
-                    "now": now,
-                    "delivered_at": now if new_status == DeliveryStatus.DELIVERED else None,
-                    "id": delivery_id,
-                    "sms": Channel.SMS,
-                    "lower": lower,
-                },
-            )
+            params = {
+                "status": new_status,
+                "provider_status": status,
+                "sid": message_sid,
+                "now": now,
+                "delivered_at": now if new_status == DeliveryStatus.DELIVERED else None,
+                "id": delivery_id,
+                "sms": Channel.SMS,
+            }
+            cursor.execute(_MOVE_FORWARD_SQL.format(lower=_one_of("lower", lower, params)), params)
             if cursor.rowcount:
                 log.info("delivery %s: Twilio reported %s", delivery_id, status)
                 return True
@@ -717,20 +714,18 @@ def record_sms_status(*, delivery_id: int, message_sid: str, status: str, error_
         # Not a step forward: the callback can still tell us that the provider has the message, when our
         # own record of its answer is missing (an ambiguous send). A resend already scheduled must not
         # happen.
-        cursor.execute(
-            _RECORD_PROVIDER_ID_SQL,
-            {
-                "sid": message_sid,
-                "provider_status": status,
-                "in_flight": [DeliveryStatus.QUEUED, DeliveryStatus.SENDING],
-                "sending": DeliveryStatus.SENDING,
-                "timeout": now + datetime.timedelta(seconds=settings.NOTIFICATIONS_SENDING_TIMEOUT),
-                "now": now,
-                "id": delivery_id,
-                "sms": Channel.SMS,
-                "not_forward": lower,
-            },
-        )
+        params = {
+            "sid": message_sid,
+            "provider_status": status,
+            "sending": DeliveryStatus.SENDING,
+            "timeout": now + datetime.timedelta(seconds=settings.NOTIFICATIONS_SENDING_TIMEOUT),
+            "now": now,
+            "id": delivery_id,
+            "sms": Channel.SMS,
+        }
+        in_flight = _one_of("in_flight", [DeliveryStatus.QUEUED, DeliveryStatus.SENDING], params)
+        not_forward = _one_of("not_forward", lower, params)
+        cursor.execute(_RECORD_PROVIDER_ID_SQL.format(in_flight=in_flight, not_forward=not_forward), params)
         return bool(cursor.rowcount)
 
 
@@ -749,7 +744,7 @@ _MOVE_FORWARD_SQL = f"""
         last_error = '',
         error_code = '',
         updated_at = %(now)s
-    WHERE id = %(id)s AND channel = %(sms)s AND status = ANY(%(lower)s)
+    WHERE id = %(id)s AND channel = %(sms)s AND {{lower}}
         AND (%(sid)s = '' OR provider_id = '' OR provider_id = %(sid)s)
 """  # noqa: S608 - the table name is ours, the values are parameters
 # A status that is no step forward stores the provider's id of a send whose answer we have not recorded;
@@ -758,11 +753,21 @@ _RECORD_PROVIDER_ID_SQL = f"""
     UPDATE {Delivery._meta.db_table} SET
         provider_id = %(sid)s,
         provider_status = %(provider_status)s,
-        status = CASE WHEN status = ANY(%(in_flight)s) THEN %(sending)s ELSE status END,
-        next_attempt_at = CASE WHEN status = ANY(%(in_flight)s) THEN %(timeout)s ELSE next_attempt_at END,
+        status = CASE WHEN {{in_flight}} THEN %(sending)s ELSE status END,
+        next_attempt_at = CASE WHEN {{in_flight}} THEN %(timeout)s ELSE next_attempt_at END,
         updated_at = %(now)s
-    WHERE id = %(id)s AND channel = %(sms)s AND provider_id = '' AND NOT (status = ANY(%(not_forward)s))
+    WHERE id = %(id)s AND channel = %(sms)s AND provider_id = '' AND NOT ({{not_forward}})
 """  # noqa: S608 - the table name is ours, the values are parameters
+
+
+def _one_of(name: str, values: list[str], params: dict) -> str:
+    """``status IN (…)`` with a parameter for each value, added to ``params`` (``1 = 0`` for none): the
+    statements run on SQLite too (`make run`), where a list is not a parameter."""
+    if not values:
+        return "1 = 0"
+    keys = [f"{name}_{n}" for n in range(len(values))]
+    params.update(zip(keys, values, strict=True))
+    return "status IN (" + ", ".join(f"%({key})s" for key in keys) + ")"
 
 
 @transaction.atomic

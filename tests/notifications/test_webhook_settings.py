@@ -158,3 +158,61 @@ def test_a_webhooks_process_applies_callbacks_with_server_side_binding():
     assert rows[0].status == DeliveryStatus.DELIVERED and rows[0].delivered_at is not None
     assert rows[1].status == DeliveryStatus.FAILED and rows[1].error_code == "30006"
     assert SuspendedDestination.objects.filter(channel="sms", destination=rows[1].destination).exists()
+
+
+_EMBEDDED_SCRIPT = """
+import json
+import django
+django.setup()
+from django.db import connection
+from django.test import Client
+from twilio.request_validator import RequestValidator
+from notifications.models import Delivery
+
+rows = [
+    Delivery.objects.create(channel="sms", destination="+4670123456%d" % n, purpose="alert", body="x",
+                            status="sending", provider_id="", attempts=1)
+    for n in range(2)
+]
+client, answers = Client(), []
+for row, status, code in [(rows[0], "queued", ""), (rows[0], "sent", ""), (rows[0], "delivered", ""),
+                          (rows[0], "sent", ""), (rows[1], "undelivered", "30006")]:
+    path = "/webhooks/twilio/status/%d" % row.pk
+    params = {"AccountSid": "AC" + "0" * 32, "MessageSid": "SM%d" % row.pk, "MessageStatus": status}
+    if code:
+        params["ErrorCode"] = code
+    signature = RequestValidator("embedded-token").compute_signature("http://testserver" + path, params)
+    answers.append(client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature).status_code)
+for row in rows:
+    row.refresh_from_db()
+print(json.dumps({"vendor": connection.vendor, "answers": answers,
+                  "rows": [[row.status, row.provider_id, row.delivered_at is not None] for row in rows]}))
+"""
+
+
+@pytest.mark.parametrize("settings_module", ["bevaka.settings", "bevaka.settings_webhooks"])
+def test_callbacks_are_applied_on_the_embedded_database_of_make_run(embedded_env, settings_module):
+    """`make run` keeps its data in SQLite, where the callback's statements must run as well."""
+    import json
+    import sys
+
+    from tests.harness import MANAGE, run_command
+
+    env = {
+        **embedded_env,
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "ALLOWED_HOSTS": "testserver",
+        "TWILIO_AUTH_TOKEN": "embedded-token",
+        "PUBLIC_BASE_URL": "http://testserver",
+        "LOG_LEVEL": "WARNING",
+    }
+    migrated = run_command([*MANAGE, "migrate", "--noinput"], env=env)
+    assert migrated.returncode == 0, migrated.stdout[-3000:]
+    result = run_command([sys.executable, "-c", _EMBEDDED_SCRIPT], env=env, timeout=60)
+    assert result.returncode == 0, result.stdout[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["vendor"] == "sqlite"
+    assert report["answers"] == [200] * 5
+    first, second = report["rows"]
+    assert first[0] == "delivered" and first[1].startswith("SM") and first[2]  # a late "sent" did not undo it
+    assert second[0] == "failed"
