@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Case, CharField, F, Q, Value, When
+from django.db.models import F, Q
 from django.utils import timezone
 
 from bevaka.metrics import observe_many
@@ -476,25 +476,31 @@ def _suspensions(deliveries: list[Delivery]) -> dict[tuple[str, str], SuspendedD
 def _record_sent_many(sent: list[tuple[Delivery, _Accepted]]) -> None:
     if not sent:
         return
-    now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
+    now = adapt(timezone.now())
+    # In SQL, portable to SQLite: building the ORM's Case with a When for every row of the batch (two of
+    # them, and again for the second statement) cost the burst's send worker 1.70 instead of 1.41 ms of CPU
+    # per delivery (docs/PERFORMANCE.md, "Fifth round").
     ids = [delivery.pk for delivery, _ in sent]
-    provider_ids = Case(
-        *[When(pk=delivery.pk, then=Value(accepted.provider_id)) for delivery, accepted in sent],
-        output_field=CharField(),
-    )
-    sent_at = Case(*[When(pk=delivery.pk, then=Value(accepted.at)) for delivery, accepted in sent])
-    updated = Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.SENDING).update(
-        status=DeliveryStatus.SENT,
-        provider_id=provider_ids,
-        sent_at=sent_at,
-        next_attempt_at=None,
-        last_error="",
-        error_code="",
-        updated_at=now,
-    )
-    if updated < len(ids):
-        # A status callback that got there first moved its row on, maybe without knowing the provider id yet.
-        Delivery.objects.filter(pk__in=ids, provider_id="").update(provider_id=provider_ids, updated_at=now)
+    id_list = ", ".join(["%s"] * len(ids))
+    provider_ids = [value for delivery, accepted in sent for value in (delivery.pk, accepted.provider_id)]
+    sent_at = [value for delivery, accepted in sent for value in (delivery.pk, adapt(accepted.at))]
+    when = " ".join(["WHEN %s THEN %s"] * len(sent))
+    table = Delivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, provider_id = CASE id {when} END, sent_at = CASE id {when} END, "  # noqa: S608 - our table, values are parameters
+            f"next_attempt_at = NULL, last_error = '', error_code = '', updated_at = %s "
+            f"WHERE id IN ({id_list}) AND status = %s",
+            [DeliveryStatus.SENT, *provider_ids, *sent_at, now, *ids, DeliveryStatus.SENDING],
+        )
+        if cursor.rowcount < len(ids):
+            # A status callback that got there first moved its row on, maybe without knowing the provider id.
+            cursor.execute(
+                f"UPDATE {table} SET provider_id = CASE id {when} END, updated_at = %s "  # noqa: S608 - as above
+                f"WHERE id IN ({id_list}) AND provider_id = ''",
+                [*provider_ids, now, *ids],
+            )
     for delivery, _accepted in sent:
         log.info("delivery %s to %s sent", delivery.pk, delivery.masked_destination)
     observe_many(

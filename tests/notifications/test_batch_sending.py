@@ -105,3 +105,22 @@ def test_each_delivery_of_a_batch_is_sent_at_the_moment_its_provider_answered(se
     assert (quick.status, slow.status) == (DeliveryStatus.SENT, DeliveryStatus.SENT)
     assert quick.sent_at <= answered[quick.pk] + timezone.timedelta(milliseconds=50)
     assert (slow.sent_at - quick.sent_at).total_seconds() >= 0.25
+
+
+def test_recording_a_batch_leaves_a_row_that_a_callback_moved_on_and_gives_it_the_provider_id():
+    rows = _queued(4)
+    Delivery.objects.filter(pk__in=[d.pk for d in rows]).update(status=DeliveryStatus.SENDING)
+    early = timezone.now()
+    # A "delivered" callback got to rows[1] before the batch stored the answer; rows[2] knew its id already.
+    Delivery.objects.filter(pk=rows[1].pk).update(status=DeliveryStatus.DELIVERED, delivered_at=early)
+    Delivery.objects.filter(pk=rows[2].pk).update(status=DeliveryStatus.DELIVERED, provider_id="SMknown")
+    at = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        services._record_sent_many([(d, services._Accepted(f"SM{n}", at)) for n, d in enumerate(rows)])
+    assert len(queries) == 2  # the batch's UPDATE, and one for the ids that a callback got to first
+    stored = {d.pk: d for d in Delivery.objects.filter(pk__in=[d.pk for d in rows])}
+    first, moved, known, last = (stored[d.pk] for d in rows)
+    assert (first.status, first.provider_id, first.sent_at) == (DeliveryStatus.SENT, "SM0", at)
+    assert (last.status, last.provider_id, last.sent_at) == (DeliveryStatus.SENT, "SM3", at)
+    assert (moved.status, moved.provider_id, moved.delivered_at) == (DeliveryStatus.DELIVERED, "SM1", early)
+    assert (known.status, known.provider_id) == (DeliveryStatus.DELIVERED, "SMknown")
