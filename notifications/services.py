@@ -698,7 +698,7 @@ def record_sms_status(*, delivery_id: int, message_sid: str, status: str, error_
         return _record_sms_failure(
             delivery_id=delivery_id, message_sid=message_sid, status=status, error_code=error_code
         )
-    now = timezone.now()
+    now, adapt = timezone.now(), connection.ops.adapt_datetimefield_value  # SQLite stores naive UTC text
     lower = [] if new_status is None else [s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[new_status]]
     with connection.cursor() as cursor:
         if new_status is not None:
@@ -706,8 +706,8 @@ def record_sms_status(*, delivery_id: int, message_sid: str, status: str, error_
                 "status": new_status,
                 "provider_status": status,
                 "sid": message_sid,
-                "now": now,
-                "delivered_at": now if new_status == DeliveryStatus.DELIVERED else None,
+                "now": adapt(now),
+                "delivered_at": adapt(now) if new_status == DeliveryStatus.DELIVERED else None,
                 "id": delivery_id,
                 "sms": Channel.SMS,
             }
@@ -724,8 +724,8 @@ def record_sms_status(*, delivery_id: int, message_sid: str, status: str, error_
             "sid": message_sid,
             "provider_status": status,
             "sending": DeliveryStatus.SENDING,
-            "timeout": now + datetime.timedelta(seconds=settings.NOTIFICATIONS_SENDING_TIMEOUT),
-            "now": now,
+            "timeout": adapt(now + datetime.timedelta(seconds=settings.NOTIFICATIONS_SENDING_TIMEOUT)),
+            "now": adapt(now),
             "id": delivery_id,
             "sms": Channel.SMS,
         }
