@@ -48,7 +48,7 @@ class Sizes:
 
 SIZES = {
     "full": Sizes("full", 10_000, 50_000, 300, 120, 30, 60, 5_000, 2_000, 90, 10, 20, 5, 10_000, 100_000, 60),
-    "quick": Sizes("quick", 2_000, 5_000, 100, 20, 10, 20, 1_000, 500, 90, 4, 10, 3, 2_000, 20_000, 30),
+    "quick": Sizes("quick", 2_000, 5_000, 100, 12, 10, 20, 1_000, 500, 90, 4, 10, 3, 2_000, 20_000, 30),
     "tiny": Sizes("tiny", 60, 100, 6, 5, 2, 2, 50, 30, 3, 2, 3, 1, 100, 1_000, 3),
 }
 
@@ -156,11 +156,12 @@ WORKERS = {
 }
 
 
-def start_workers(stack: Stack, **extra_env: str) -> None:
-    """A prefork worker per queue (one process per core each) and beat; waits until a task makes the
-    round trip through each queue."""
+def start_workers(stack: Stack, only: tuple[str, ...] = (), **extra_env: str) -> None:
+    """A prefork worker per queue (one process per core each) and beat, or only the workers named; waits
+    until a task makes the round trip through each queue started."""
     env = child_env(stack, **extra_env)
-    for name, queue in WORKERS.items():
+    started = {name: queue for name, queue in WORKERS.items() if not only or name in only}
+    for name, queue in started.items():
         stack.procs_by_name[name] = stack.start(
             name,
             [
@@ -188,15 +189,16 @@ def start_workers(stack: Stack, **extra_env: str) -> None:
             ],
             env=env,
         )
-    stack.procs_by_name["beat"] = stack.start(
-        "worker-beat",
-        [*stack.niced(), _python(), "-m", "celery", "-A", "bevaka", "beat", "--loglevel", "WARNING"],
-        env=env,
-    )
+    if not only:
+        stack.procs_by_name["beat"] = stack.start(
+            "worker-beat",
+            [*stack.niced(), _python(), "-m", "celery", "-A", "bevaka", "beat", "--loglevel", "WARNING"],
+            env=env,
+        )
     from bench import tasks
 
     client = stack.redis_client()
-    for queue in WORKERS.values():
+    for queue in started.values():
         before = int(client.get("bench:noop") or 0)
         tasks.noop.apply_async(queue=queue)
         wait_until(
@@ -205,12 +207,13 @@ def start_workers(stack: Stack, **extra_env: str) -> None:
             what=f"celery worker on {queue}",
             interval=0.2,
         )
-    layout = ", ".join(f"{stack.processes_for(queue)} for {queue}" for queue in WORKERS.values())
-    say(f"worker processes ({layout}) and beat ready")
+    layout = ", ".join(f"{stack.processes_for(queue)} for {queue}" for queue in started.values())
+    say(f"worker processes ({layout}){'' if only else ' and beat'} ready")
 
 
-def stop_workers(stack: Stack) -> None:
-    procs = [stack.procs_by_name.pop(name) for name in ("beat", *WORKERS) if name in stack.procs_by_name]
+def stop_workers(stack: Stack, only: tuple[str, ...] = ()) -> None:
+    names = only or ("beat", *WORKERS)
+    procs = [stack.procs_by_name.pop(name) for name in names if name in stack.procs_by_name]
     for proc in procs:
         proc.terminate()
     for proc in procs:
