@@ -32,8 +32,8 @@ def _close_old_connections(**kwargs) -> None:
 def warm_up_worker_process(**kwargs) -> None:
     """Build the URL resolver's reverse map and load the translations, in every language, before the first
     task. A send batch's threads each reverse a status-callback URL; on a new process all of them built
-    the same map at once (the resolver's guard is per thread), which was 2 % of a burst's worker CPU in
-    the bench's profile (docs/PERFORMANCE.md, "Fifth round")."""
+    the same map at once (the resolver's guard is per thread): 12 % of the send worker's busy samples in a
+    quick burst's profile (docs/PERFORMANCE.md, "Fifth round")."""
     from django.conf import settings
     from django.urls import get_resolver
     from django.utils import translation

@@ -4,8 +4,8 @@ without a session needs.
 
 Three callbacks come for every SMS. Through the pages' whole middleware (sessions, the language, CSRF,
 authentication, the idle timeout, messages, the content security policy of an HTML page) a callback cost
-the web about a third more CPU than its view did (docs/PERFORMANCE.md, "Fifth round"), and under a burst
-the two workers answered too late for the provider, which does not post a callback again.
+0.67–0.71 ms of CPU, through these 0.44 ms (docs/PERFORMANCE.md, "Fifth round"); and under a burst the two
+workers answered a third of the callbacks too late for the provider, which does not post one again.
 """
 
 import copy
