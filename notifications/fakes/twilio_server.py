@@ -450,6 +450,9 @@ class CallbackDispatcher:
             status = ("queued", "sent", final[0])[step]
             try:
                 self._post(message, status, final)
+            except Exception:  # a poster must outlive one bad callback: counted as "error", not raised
+                with self.state.lock:
+                    self.state.callbacks["error"] = self.state.callbacks.get("error", 0) + 1
             finally:
                 if step < 2:
                     self._schedule(message, final, step + 1)
