@@ -15,6 +15,45 @@ from tests.harness import CELERY, MANAGE, start_process
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "test-twilio-auth-token"
 SENDER = "Banken"
+PUBLIC = "https://bank.example"  # PUBLIC_BASE_URL of the status-webhook tests: what their signatures cover
+
+
+@pytest.fixture
+def webhook_settings(settings):
+    """The settings a signed status callback is checked against."""
+    settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
+    settings.PUBLIC_BASE_URL = PUBLIC
+    return settings
+
+
+@pytest.fixture
+def delivery(db):
+    """An SMS that Twilio accepted (status sent), for status callbacks to move on."""
+    from notifications.models import Delivery, DeliveryStatus
+
+    return Delivery.objects.create(
+        channel="sms",
+        destination="+46701234567",
+        purpose="alert",
+        body="x",
+        status=DeliveryStatus.SENT,
+        provider_id="SM" + "a" * 32,
+        attempts=1,
+    )
+
+
+def callback(client, delivery_id, status, *, sid="SM" + "a" * 32, token=AUTH_TOKEN, error_code=None, **extra):
+    """POST a status callback for the delivery as Twilio does, signed with ``token`` for PUBLIC's URL."""
+    from django.urls import reverse
+    from twilio.request_validator import RequestValidator
+
+    path = reverse("twilio-status-callback", kwargs={"delivery_id": delivery_id})
+    params = {"AccountSid": ACCOUNT_SID, "MessageSid": sid, "MessageStatus": status, "To": "+46701234567"}
+    if error_code:
+        params["ErrorCode"] = error_code
+    params.update(extra)
+    signature = RequestValidator(token).compute_signature(PUBLIC + path, params)
+    return client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
 
 
 class FakeTwilio:

@@ -6,41 +6,9 @@ from twilio.request_validator import RequestValidator
 
 from notifications.models import Delivery, DeliveryStatus, SuspendedDestination
 
-from .conftest import ACCOUNT_SID, AUTH_TOKEN
+from .conftest import AUTH_TOKEN, PUBLIC, callback
 
-pytestmark = pytest.mark.django_db
-
-PUBLIC = "https://bank.example"
-
-
-@pytest.fixture(autouse=True)
-def webhook_settings(settings):
-    settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
-    settings.PUBLIC_BASE_URL = PUBLIC
-    return settings
-
-
-@pytest.fixture
-def delivery():
-    return Delivery.objects.create(
-        channel="sms",
-        destination="+46701234567",
-        purpose="alert",
-        body="x",
-        status=DeliveryStatus.SENT,
-        provider_id="SM" + "a" * 32,
-        attempts=1,
-    )
-
-
-def callback(client, delivery_id, status, *, sid="SM" + "a" * 32, token=AUTH_TOKEN, error_code=None, **extra):
-    path = reverse("twilio-status-callback", kwargs={"delivery_id": delivery_id})
-    params = {"AccountSid": ACCOUNT_SID, "MessageSid": sid, "MessageStatus": status, "To": "+46701234567"}
-    if error_code:
-        params["ErrorCode"] = error_code
-    params.update(extra)
-    signature = RequestValidator(token).compute_signature(PUBLIC + path, params)
-    return client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_settings")]
 
 
 def test_a_signed_callback_marks_the_delivery_delivered(client, delivery):
