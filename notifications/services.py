@@ -698,7 +698,8 @@ def record_sms_status(*, delivery_id: int, message_sid: str, status: str, error_
         return _record_sms_failure(
             delivery_id=delivery_id, message_sid=message_sid, status=status, error_code=error_code
         )
-    now, adapt = timezone.now(), connection.ops.adapt_datetimefield_value  # SQLite stores naive UTC text
+    now = timezone.now()
+    stamp = connection.ops.adapt_datetimefield_value(now)  # as the backend stores it (SQLite: naive UTC text)
     lower = [] if new_status is None else [s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[new_status]]
     with connection.cursor() as cursor:
         if new_status is not None:
@@ -706,8 +707,8 @@ def record_sms_status(*, delivery_id: int, message_sid: str, status: str, error_
                 "status": new_status,
                 "provider_status": status,
                 "sid": message_sid,
-                "now": adapt(now),
-                "delivered_at": adapt(now) if new_status == DeliveryStatus.DELIVERED else None,
+                "now": stamp,
+                "delivered_at": stamp if new_status == DeliveryStatus.DELIVERED else None,
                 "id": delivery_id,
                 "sms": Channel.SMS,
             }
@@ -724,8 +725,10 @@ def record_sms_status(*, delivery_id: int, message_sid: str, status: str, error_
             "sid": message_sid,
             "provider_status": status,
             "sending": DeliveryStatus.SENDING,
-            "timeout": adapt(now + datetime.timedelta(seconds=settings.NOTIFICATIONS_SENDING_TIMEOUT)),
-            "now": adapt(now),
+            "timeout": connection.ops.adapt_datetimefield_value(
+                now + datetime.timedelta(seconds=settings.NOTIFICATIONS_SENDING_TIMEOUT)
+            ),
+            "now": stamp,
             "id": delivery_id,
             "sms": Channel.SMS,
         }
