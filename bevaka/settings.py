@@ -378,7 +378,7 @@ if RETENTION_DAYS < 90:
     raise ImproperlyConfigured("RETENTION_DAYS must be at least 90 (the alert history shows 90 days).")
 RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=5000)
 CELERY_BEAT_SCHEDULE["retention-anonymise"] = {
-    "task": "notifications.anonymise_old_records",
+    "task": "events.anonymise_old_records",
     "schedule": env.float("RETENTION_INTERVAL_SECONDS", default=24 * 60 * 60),
     "options": {"expires": 60 * 60},
 }

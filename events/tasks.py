@@ -3,7 +3,7 @@ and the relay finds an event whose task was lost altogether."""
 
 from celery import shared_task
 
-from . import fanout
+from . import fanout, retention
 
 _TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
 
@@ -24,3 +24,10 @@ def fan_out_batch(*, event_ids: list[int]) -> int:
 def relay_unfanned_events() -> int:
     """Beat's relay: publish the fan-out of events still not fanned out. Returns how many."""
     return len(fanout.relay_unfanned_events())
+
+
+@shared_task(name="events.anonymise_old_records", **_TASK_OPTIONS)
+def anonymise_old_records() -> dict:
+    """Beat's daily retention run (events.retention). Returns how many rows it anonymised."""
+    result = retention.anonymise_old_records()
+    return {"deliveries": result.deliveries, "events": result.events}

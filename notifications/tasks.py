@@ -23,7 +23,8 @@ def _stamp_liveness(**kwargs) -> None:
 
 @shared_task(name="notifications.send_delivery", **_TASK_OPTIONS)
 def send_delivery(*, delivery_id: int) -> None:
-    """Send one delivery (does nothing if it is gone, already claimed or not due)."""
+    """Send one delivery (does nothing if it is gone, already claimed or not due). Nothing publishes it any
+    more (``publishing.publish_sends`` publishes ``send_batch``); kept for the tasks already queued."""
     services.send_delivery(delivery_id=delivery_id)
 
 
@@ -38,12 +39,3 @@ def send_batch(*, delivery_ids: list[int]) -> None:
 def relay_due_deliveries() -> int:
     """Beat's relay: publish what is due or stuck. Returns how many deliveries were published."""
     return len(services.relay_due_deliveries())
-
-
-@shared_task(name="notifications.anonymise_old_records", **_TASK_OPTIONS)
-def anonymise_old_records() -> dict:
-    """Beat's daily retention run (notifications.retention). Returns how many rows it anonymised."""
-    from .retention import anonymise_old_records as anonymise
-
-    result = anonymise()
-    return {"deliveries": result.deliveries, "events": result.events}

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from notifications.retention import anonymise_old_records
+from events.retention import anonymise_old_records
 
 
 class Command(BaseCommand):
