@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from notifications import services
+from notifications import outcomes, services
 from notifications.models import Delivery, DeliveryStatus
 
 pytestmark = pytest.mark.django_db
@@ -116,7 +116,7 @@ def test_recording_a_batch_leaves_a_row_that_a_callback_moved_on_and_gives_it_th
     Delivery.objects.filter(pk=rows[2].pk).update(status=DeliveryStatus.DELIVERED, provider_id="SMknown")
     at = timezone.now()
     with CaptureQueriesContext(connection) as queries:
-        services._record_sent_many([(d, services._Accepted(f"SM{n}", at)) for n, d in enumerate(rows)])
+        outcomes._record_sent([(d, outcomes.Accepted(f"SM{n}", at)) for n, d in enumerate(rows)])
     assert len(queries) == 2  # the batch's UPDATE, and one for the ids that a callback got to first
     stored = {d.pk: d for d in Delivery.objects.filter(pk__in=[d.pk for d in rows])}
     first, moved, known, last = (stored[d.pk] for d in rows)

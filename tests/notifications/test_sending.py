@@ -270,13 +270,13 @@ def test_an_unreachable_smtp_server_is_transient(send_settings):
 def test_queue_delivery_publishes_its_send_task_only_after_commit(send_settings, django_capture_on_commit_callbacks):
     from unittest import mock
 
-    with mock.patch("notifications.tasks.send_delivery.delay") as delay:
+    with mock.patch("notifications.tasks.send_batch.delay") as delay:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             delivery = queue_sms()
         delay.assert_not_called()
         for callback in callbacks:
             callback()
-    delay.assert_called_once_with(delivery_id=delivery.pk)
+    delay.assert_called_once_with(delivery_ids=[delivery.pk])
 
 
 def test_queue_delivery_refuses_an_unknown_channel():

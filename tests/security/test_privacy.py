@@ -146,7 +146,7 @@ def test_a_verification_code_travels_as_an_id(demo, published, django_capture_on
             user=demo.bertil, channel="sms", destination="0701740699"
         )
     [(name, _args, kwargs, serialized)] = published
-    assert (name, kwargs) == ("notifications.send_delivery", {"delivery_id": verification.delivery_id})
+    assert (name, kwargs) == ("notifications.send_batch", {"delivery_ids": [verification.delivery_id]})
     code_sms = Delivery.objects.get(pk=verification.delivery_id).body
     code = re.search(r"\d{6}", code_sms).group(0)
     assert code not in serialized and "0701740699" not in serialized and "+46701740699" not in serialized

@@ -1,0 +1,74 @@
+"""May this person receive this alert? The one definition, for the fan-out, the send-time check and the
+back office's "why (not)?".
+
+An alert of an event (company C, case type T) may go to user U on channel K at destination D exactly when,
+in this order (the first that fails is the reason):
+
+1. ``included``: C's active agreement includes T;
+2. ``has_access``: U may use the service in C (the access rule, ``companies.access``);
+3. ``watching``: U watches T in C by K;
+4. ``verified``: D is U's verified destination on K;
+5. ``not_suspended``: D is not suspended on K (``notifications.suspensions``).
+
+``conditions`` writes them as SQL expressions over the caller's rows, and each consumer takes them all:
+the fan-out inserts the rows where every one holds (its rows are the verified contacts, so it has no use
+for 4), the send-time check stops an alert at the first that fails (5 is the sending engine's own check,
+for every purpose), and "why (not)?" names it in words. A new condition is one expression here and one
+reason in each consumer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.db.models import Case, Exists, F, OuterRef, Q, When
+from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
+
+from agreements.models import Agreement
+from companies.access import memberships_with_service_access
+from notifications.models import Channel
+from notifications.suspensions import suspended
+from subscriptions.models import VerifiedContact, Watch
+
+CONDITIONS = ("included", "has_access", "watching", "verified", "not_suspended")
+
+
+def destination_key():
+    """A verified contact's destination as deliveries and suspensions store it (e-mail lower-cased)."""
+    return Case(When(channel=Channel.EMAIL, then=Lower("destination")), default=F("destination"))
+
+
+def conditions(*, user, company, case_type, channel, destination) -> dict[str, Exists]:
+    """The conditions of an alert, by name in ``CONDITIONS``' order, as boolean SQL expressions to annotate
+    or filter the caller's rows with. Each argument is an expression as seen from inside a subquery of
+    the caller's query — ``OuterRef("user")`` for a column of its rows — or a value; ``destination`` in the
+    stored form (``destination_key``)."""
+    watch_by_channel = Q(Exact(channel, Channel.SMS), by_sms=True) | Q(Exact(channel, Channel.EMAIL), by_email=True)
+    return {
+        "included": Exists(
+            Agreement.objects.filter(company=company, status=Agreement.Status.ACTIVE, case_types=case_type)
+        ),
+        "has_access": Exists(memberships_with_service_access().filter(user=user, company=company)),
+        "watching": Exists(Watch.objects.filter(watch_by_channel, user=user, company=company, case_type=case_type)),
+        "verified": Exists(
+            VerifiedContact.objects.annotate(key=destination_key()).filter(user=user, channel=channel, key=destination)
+        ),
+        "not_suspended": ~suspended(channel=channel, destination=destination),
+    }
+
+
+def first_unmet(row: Mapping[str, bool], names=CONDITIONS) -> str | None:
+    """The first of ``names`` (in ``CONDITIONS``' order) that ``row`` says is false, or None."""
+    return next((name for name in names if not row[name]), None)
+
+
+def for_deliveries() -> dict[str, Exists]:
+    """``conditions`` for alert deliveries as they are now (a ``Delivery`` queryset's rows)."""
+    return conditions(
+        user=OuterRef("user"),
+        company=OuterRef("company"),
+        case_type=OuterRef("event__case_type"),
+        channel=OuterRef("channel"),
+        destination=OuterRef("destination"),
+    )
