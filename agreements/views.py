@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit.services import client_ip
+from bevaka.http import client_ip
 from companies.access import has_service_access
 from companies.models import MANAGE_CASE_WATCH, Authority, CompanyUserObjectPermission, Membership
 from companies.selectors import get_membership_or_404, signatories_of

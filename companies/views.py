@@ -9,7 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit.services import client_ip
+from bevaka.http import client_ip
 from throttling import services as throttling
 
 from .forms import LanguageForm, PersonnummerLoginForm

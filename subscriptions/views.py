@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agreements.models import Agreement
-from audit.services import client_ip
+from bevaka.http import client_ip
 from companies.access import has_service_access
 from companies.models import Membership
 from companies.selectors import get_membership_or_404, permission_admins_of, signatories_of
