@@ -28,6 +28,7 @@ from .models import (
     PendingAgreementChange,
 )
 from .proposals import Proposal
+from .selectors import active_agreement
 
 
 class AgreementError(Exception):
@@ -44,10 +45,6 @@ def _signatory_membership(*, company: Company, user: User) -> Membership:
             )
         )
     return membership
-
-
-def active_agreement(*, company: Company) -> Agreement | None:
-    return Agreement.objects.filter(company=company, status=Agreement.Status.ACTIVE).first()
 
 
 def _current_version(agreement: Agreement) -> AgreementVersion:
@@ -137,7 +134,7 @@ def _put_in_force(
     signatories acting at once cannot make two active agreements or lose a change."""
     company = Company.objects.select_for_update().get(pk=proposal.company_id)
     now = timezone.now()
-    agreement = Agreement.objects.select_for_update().filter(company=company, status=Agreement.Status.ACTIVE).first()
+    agreement = Agreement.objects.select_for_update().active().filter(company=company).first()
     before = _summary(agreement)
     if proposal.action == AgreementVersion.Action.CONNECT:
         if agreement is not None:
@@ -331,7 +328,7 @@ def _end(agreement: Agreement, *, actor: User | None, how: str, reason: str, ip_
 def end_agreement(*, company: Company, user: User, ip_address: str | None = None) -> Agreement:
     """A signatory ends the company's agreement (confirmed, not signed). Alerts stop at once."""
     _signatory_membership(company=company, user=user)
-    agreement = Agreement.objects.select_for_update().filter(company=company, status=Agreement.Status.ACTIVE).first()
+    agreement = Agreement.objects.select_for_update().active().filter(company=company).first()
     if agreement is None:
         raise AgreementError(_("Företaget är inte anslutet till tjänsten Bevaka ärenden."))
     return _end(agreement, actor=user, how=Agreement.EndedBy.CUSTOMER, reason="", ip_address=ip_address)

@@ -14,7 +14,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bevaka.http import client_ip
-from companies.access import has_service_access
 from companies.models import MANAGE_CASE_WATCH, Authority, CompanyUserObjectPermission, Membership
 from companies.selectors import get_membership_or_404, signatories_of
 from companies.views import company_context
@@ -22,9 +21,11 @@ from signing.services import SigningError, consume_signature, start_signature
 from subscriptions.hooks import watch_counts
 
 from . import services
+from .access import has_service_access
 from .forms import AgreementForm, SigningMethodForm
 from .models import Agreement, AgreementSignature, AgreementVersion, CaseType, PendingAgreementChange
 from .proposals import Proposal
+from .selectors import active_agreement
 
 PROPOSAL_KEY = "agreement-proposal:{company_id}"
 ORDER_KEY = "agreement-order:{company_id}"
@@ -38,7 +39,7 @@ def service_page(request: HttpRequest, company_id: int) -> HttpResponse:
     """Bevaka ärenden: connect (signatory, no agreement), the agreement in force, or a pending change."""
     membership = get_membership_or_404(user=request.user, company_id=company_id)
     company = membership.company
-    agreement = services.active_agreement(company=company)
+    agreement = active_agreement(company=company)
     # The signatures with their signers in one query (a plain prefetch of signatures__signer takes two).
     signatures = Prefetch("signatures", queryset=AgreementSignature.objects.select_related("signer"))
     version = agreement.versions.order_by("-number").prefetch_related(signatures).first() if agreement else None
@@ -119,7 +120,7 @@ def change(request: HttpRequest, company_id: int) -> HttpResponse:
     if request.method == "POST" and not membership.is_signatory:
         return _signatory_membership_or_refusal(request, company_id)
     company = membership.company
-    agreement = services.active_agreement(company=company)
+    agreement = active_agreement(company=company)
     if agreement is None:
         return redirect("service", company_id=company_id)
     initial = {"case_types": list(agreement.case_types.all())}
@@ -300,7 +301,7 @@ def end(request: HttpRequest, company_id: int) -> HttpResponse:
     if isinstance(membership, HttpResponse):
         return membership
     company = membership.company
-    agreement = services.active_agreement(company=company)
+    agreement = active_agreement(company=company)
     if request.method == "POST":
         try:
             ended = services.end_agreement(company=company, user=request.user, ip_address=client_ip(request))
@@ -419,6 +420,6 @@ def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
         rows=rows,
         page=page,
         query=query,
-        agreement=services.active_agreement(company=company),
+        agreement=active_agreement(company=company),
     )
     return render(request, "agreements/permissions.html", context)

@@ -36,9 +36,9 @@ from django.db.models.functions import Lower
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from agreements.access import memberships_with_service_access
 from agreements.models import Agreement
 from bevaka.metrics import observe_many
-from companies.access import memberships_with_service_access
 from notifications.gsm import is_gsm7
 from notifications.models import Channel, Delivery, DeliveryStatus, Purpose, SuspendedDestination
 from notifications.sms import render_sms

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from django.db.models import Count, Exists, OuterRef
 from django.utils.translation import gettext as _
 
+from agreements.access import memberships_with_service_access
 from agreements.models import Agreement
-from companies.access import memberships_with_service_access
 from companies.models import Membership
 from notifications.masking import mask_destination
 from notifications.models import Channel, Delivery, DeliveryStatus, SuspendedDestination

@@ -8,9 +8,9 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from agreements.models import Agreement
+from agreements.access import has_service_access
+from agreements.selectors import active_agreement
 from bevaka.http import client_ip
-from companies.access import has_service_access
 from companies.models import Membership
 from companies.selectors import get_membership_or_404, permission_admins_of, signatories_of
 from companies.views import company_context
@@ -22,7 +22,7 @@ from .forms import CodeForm, ContactForm, WatchForm
 
 def _page_context(request: HttpRequest, membership: Membership, **extra) -> dict:
     company = membership.company
-    agreement = Agreement.objects.filter(company=company, status=Agreement.Status.ACTIVE).first()
+    agreement = active_agreement(company=company)
     context = company_context(
         request,
         membership,

@@ -7,9 +7,9 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from agreements import services
+from agreements.access import has_service_access
 from agreements.models import Agreement, AgreementVersion, CaseType, PendingAgreementChange
 from audit.models import AuditEntry
-from companies.access import has_service_access
 from companies.models import MANAGE_CASE_WATCH_PERM
 from tests.agreements.conftest import make_evidence
 

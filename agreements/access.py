@@ -5,16 +5,17 @@ of C, and U either has unrestricted authority in C or holds *Hantera Bevaka äre
 
 ``memberships_with_service_access`` is that definition, as SQL. Every other question — may this user
 use it, which users may, which of this user's companies — is a filter on it, so the web pages, the
-fan-out and the admin cannot disagree.
+fan-out and the admin cannot disagree. It lives here, not in companies, because it reads the agreement:
+companies sits below agreements and imports nothing from it.
 """
 
 from functools import cache
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from agreements.models import Agreement
+from companies.models import MANAGE_CASE_WATCH, Authority, Company, CompanyUserObjectPermission, Membership, User
 
-from .models import MANAGE_CASE_WATCH, Authority, Company, CompanyUserObjectPermission, Membership, User
+from .models import Agreement
 
 
 def _holds_manage_case_watch() -> Exists:
@@ -29,7 +30,7 @@ def _holds_manage_case_watch() -> Exists:
 
 
 def _has_active_agreement() -> Exists:
-    return Exists(Agreement.objects.filter(company=OuterRef("company"), status=Agreement.Status.ACTIVE))
+    return Exists(Agreement.objects.active().filter(company=OuterRef("company")))
 
 
 @cache
