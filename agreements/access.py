@@ -18,15 +18,26 @@ from companies.models import MANAGE_CASE_WATCH, Authority, Company, CompanyUserO
 from .models import Agreement
 
 
-def _holds_manage_case_watch() -> Exists:
-    return Exists(
-        CompanyUserObjectPermission.objects.filter(
-            user=OuterRef("user"),
-            content_object=OuterRef("company"),
-            permission__codename=MANAGE_CASE_WATCH,
-            permission__content_type__app_label="companies",
-        )
+def manage_case_watch_grants() -> QuerySet[CompanyUserObjectPermission]:
+    """Every grant of *Hantera Bevaka ärenden*: guardian's direct rows from a user to a Company.
+
+    The one reading of the grant (the access rule, the permission page and the grant and revoke services
+    all filter this): a group, a global permission or being a superuser never gives it.
+    """
+    return CompanyUserObjectPermission.objects.filter(
+        permission__codename=MANAGE_CASE_WATCH, permission__content_type__app_label="companies"
     )
+
+
+def holds_manage_case_watch(*, user: User, company: Company) -> bool:
+    """Has ``user`` been granted *Hantera Bevaka ärenden* on ``company``? (Access takes more: see
+    has_service_access.)"""
+    return manage_case_watch_grants().filter(user=user, content_object=company).exists()
+
+
+def _holds_manage_case_watch() -> Exists:
+    """The grant, for the membership of the query it is put in."""
+    return Exists(manage_case_watch_grants().filter(user=OuterRef("user"), content_object=OuterRef("company")))
 
 
 def _has_active_agreement() -> Exists:

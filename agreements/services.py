@@ -18,6 +18,7 @@ from companies.models import MANAGE_CASE_WATCH_PERM, Authority, Company, Members
 # Mina bevakningar is told about every change under it; it lives in its own app and imports nothing here.
 from subscriptions.hooks import agreement_case_types_changed, agreement_ended, permission_changed
 
+from .access import holds_manage_case_watch
 from .models import (
     PENDING_LIFETIME_DAYS,
     Agreement,
@@ -369,7 +370,7 @@ def _set_case_watch_permission(
     *, company: Company, admin: User, user_id: int, granted: bool, ip_address: str | None
 ) -> None:
     member = _restricted_member(company=company, admin=admin, user_id=user_id)
-    if member.user.has_perm(MANAGE_CASE_WATCH_PERM, company) == granted:
+    if holds_manage_case_watch(user=member.user, company=company) == granted:
         return
     (assign_perm if granted else remove_perm)(MANAGE_CASE_WATCH_PERM, member.user, company)
     permission_changed(company=company, user=member.user, granted=granted)

@@ -14,14 +14,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bevaka.http import client_ip
-from companies.models import MANAGE_CASE_WATCH, Authority, CompanyUserObjectPermission, Membership
+from companies.models import Authority, Membership
 from companies.selectors import get_membership_or_404, signatories_of
 from companies.views import company_context
 from signing.services import SigningError, consume_signature, start_signature
 from subscriptions.hooks import watch_counts
 
 from . import services
-from .access import has_service_access
+from .access import has_service_access, manage_case_watch_grants
 from .forms import AgreementForm, SigningMethodForm
 from .models import Agreement, AgreementSignature, AgreementVersion, CaseType, PendingAgreementChange
 from .proposals import Proposal
@@ -395,9 +395,9 @@ def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
     page = _members_page(members.order_by("user__last_name", "user__first_name", "pk"), request.GET.get("sida"))
     page_user_ids = [m.user_id for m in page.object_list]
     granted = set(
-        CompanyUserObjectPermission.objects.filter(
-            content_object=company, user_id__in=page_user_ids, permission__codename=MANAGE_CASE_WATCH
-        ).values_list("user_id", flat=True)
+        manage_case_watch_grants()
+        .filter(content_object=company, user_id__in=page_user_ids)
+        .values_list("user_id", flat=True)
     )
     counts = watch_counts(company=company, user_ids=page_user_ids)
     # Plain values for the template, each label looked up once per page rather than once per row.
