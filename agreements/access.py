@@ -12,8 +12,10 @@ companies sits below agreements and imports nothing from it.
 from functools import cache
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
 
 from companies.models import MANAGE_CASE_WATCH, Authority, Company, CompanyUserObjectPermission, Membership, User
+from companies.selectors import memberships_of
 
 from .models import Agreement
 
@@ -70,3 +72,26 @@ def has_service_access(*, user: User, company: Company) -> bool:
 def users_with_service_access(*, company: Company) -> QuerySet[User]:
     """The users who may use Bevaka ärenden in ``company`` now (the fan-out joins this)."""
     return User.objects.filter(Exists(memberships_with_service_access().filter(user=OuterRef("pk"), company=company)))
+
+
+# The gates of the views (as Zulip's access_* helpers): each returns the user's membership, with its
+# company, or raises Http404 — never 403, so that neither others' companies nor others' access can be probed.
+
+
+def access_service(*, user: User, company_id: int) -> Membership:
+    """The user's membership in the company if they may use Bevaka ärenden there (the rule, one query)."""
+    if not user.is_authenticated:
+        raise Http404("no access to Bevaka ärenden in this company")
+    try:
+        return memberships_with_service_access().select_related("company").get(user=user, company_id=company_id)
+    except Membership.DoesNotExist:
+        raise Http404("no access to Bevaka ärenden in this company") from None
+
+
+def access_permission_admin(*, user: User, company_id: int) -> Membership:
+    """The user's membership in the company if they are its permission administrator (who grants and revokes
+    *Hantera Bevaka ärenden*)."""
+    try:
+        return memberships_of(user=user).get(company_id=company_id, is_permission_admin=True)
+    except Membership.DoesNotExist:
+        raise Http404("only the company's permission administrators see this page") from None

@@ -15,13 +15,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from bevaka.http import client_ip
 from companies.models import Authority, Membership
-from companies.selectors import get_membership_or_404, signatories_of
+from companies.selectors import access_membership, signatories_of
 from companies.views import company_context
 from signing.services import SigningError, consume_signature, start_signature
 from subscriptions.hooks import watch_counts
 
 from . import services
-from .access import has_service_access, manage_case_watch_grants
+from .access import access_permission_admin, has_service_access, manage_case_watch_grants
 from .forms import AgreementForm, SigningMethodForm
 from .models import Agreement, AgreementSignature, AgreementVersion, CaseType, PendingAgreementChange
 from .proposals import Proposal
@@ -37,7 +37,7 @@ PURPOSE = "bevaka_arenden.agreement"
 @require_GET
 def service_page(request: HttpRequest, company_id: int) -> HttpResponse:
     """Bevaka ärenden: connect (signatory, no agreement), the agreement in force, or a pending change."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = access_membership(user=request.user, company_id=company_id)
     company = membership.company
     agreement = active_agreement(company=company)
     # The signatures with their signers in one query (a plain prefetch of signatures__signer takes two).
@@ -66,9 +66,9 @@ def service_page(request: HttpRequest, company_id: int) -> HttpResponse:
 def _signatory_membership_or_refusal(request: HttpRequest, company_id: int) -> Membership | HttpResponse:
     """The user's membership if they may sign agreements for the company; otherwise the 403 page.
 
-    A company the user is not a member of is a 404 (get_membership_or_404), as everywhere.
+    A company the user is not a member of is a 404 (access_membership), as everywhere.
     """
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = access_membership(user=request.user, company_id=company_id)
     if membership.is_signatory:
         return membership
     context = company_context(request, membership, nav="service")
@@ -116,7 +116,7 @@ def connect(request: HttpRequest, company_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def change(request: HttpRequest, company_id: int) -> HttpResponse:
     """Ändra avtal: choose the case types and click Ändra, then sign."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = access_membership(user=request.user, company_id=company_id)
     if request.method == "POST" and not membership.is_signatory:
         return _signatory_membership_or_refusal(request, company_id)
     company = membership.company
@@ -147,7 +147,7 @@ def change(request: HttpRequest, company_id: int) -> HttpResponse:
 @require_POST
 def cosign(request: HttpRequest, company_id: int, pending_id: int) -> HttpResponse:
     """A second signatory chooses to sign the pending change: the same content goes to the signing step."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = access_membership(user=request.user, company_id=company_id)
     pending = services.open_pending_change(company=membership.company)
     if pending is None or pending.pk != pending_id:
         raise Http404("no such pending change")
@@ -163,7 +163,7 @@ def cosign(request: HttpRequest, company_id: int, pending_id: int) -> HttpRespon
 @login_required
 @require_POST
 def withdraw(request: HttpRequest, company_id: int, pending_id: int) -> HttpResponse:
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = access_membership(user=request.user, company_id=company_id)
     if not PendingAgreementChange.objects.filter(pk=pending_id, company=membership.company).exists():
         raise Http404("no such pending change")
     refusal = _signatory_membership_or_refusal(request, company_id)
@@ -263,7 +263,7 @@ def _complete(request: HttpRequest, proposal: Proposal, order_id: str) -> servic
 @require_GET
 def receipt(request: HttpRequest, company_id: int, version_id: int) -> HttpResponse:
     """Kvittens: the company is connected, or the agreement changed. Printable."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = access_membership(user=request.user, company_id=company_id)
     try:
         version = (
             AgreementVersion.objects.select_related("agreement")
@@ -284,7 +284,7 @@ def receipt(request: HttpRequest, company_id: int, version_id: int) -> HttpRespo
 @login_required
 @require_GET
 def pending_receipt(request: HttpRequest, company_id: int, pending_id: int) -> HttpResponse:
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = access_membership(user=request.user, company_id=company_id)
     pending = PendingAgreementChange.objects.filter(pk=pending_id, company_id=company_id).first()
     if pending is None:
         raise Http404("no such pending change")
@@ -318,7 +318,7 @@ def end(request: HttpRequest, company_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def end_receipt(request: HttpRequest, company_id: int, agreement_id: int) -> HttpResponse:
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = access_membership(user=request.user, company_id=company_id)
     agreement = (
         Agreement.objects.filter(pk=agreement_id, company_id=company_id, status=Agreement.Status.ENDED)
         .select_related("ended_by")
@@ -354,9 +354,7 @@ def _members_page(members, page_number) -> Page:
 @require_http_methods(["GET", "POST"])
 def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
     """Administrera behörigheter: permission administrators grant and revoke Hantera Bevaka ärenden."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
-    if not membership.is_permission_admin:
-        raise Http404("only the company's permission administrators see this page")
+    membership = access_permission_admin(user=request.user, company_id=company_id)
     company = membership.company
     if request.method == "POST":
         action = request.POST.get("action")
