@@ -15,9 +15,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from audit.services import record
 from companies.models import MANAGE_CASE_WATCH_PERM, Authority, Company, Membership, SigningMandate, User
 
-# Mina bevakningar is told about every change under it; it lives in its own app and imports nothing here.
-from subscriptions.hooks import agreement_case_types_changed, agreement_ended, permission_changed
-
+from . import hooks
 from .access import holds_manage_case_watch
 from .models import (
     PENDING_LIFETIME_DAYS,
@@ -181,7 +179,7 @@ def _put_in_force(
         after={**_summary(agreement), "signers": [s.pk for s, _ in signatures]},
         ip_address=ip_address,
     )
-    agreement_case_types_changed(agreement=agreement, case_type_codes=list(proposal.case_type_codes))
+    hooks.case_types_changed(agreement=agreement, case_type_codes=list(proposal.case_type_codes))
     return version
 
 
@@ -321,7 +319,7 @@ def _end(agreement: Agreement, *, actor: User | None, how: str, reason: str, ip_
         after={**_summary(agreement), "reason": reason} if reason else _summary(agreement),
         ip_address=ip_address,
     )
-    agreement_ended(agreement=agreement)
+    hooks.agreement_ended(agreement=agreement)
     return agreement
 
 
@@ -373,7 +371,7 @@ def _set_case_watch_permission(
     if holds_manage_case_watch(user=member.user, company=company) == granted:
         return
     (assign_perm if granted else remove_perm)(MANAGE_CASE_WATCH_PERM, member.user, company)
-    permission_changed(company=company, user=member.user, granted=granted)
+    hooks.permission_changed(company=company, user=member.user, granted=granted)
     record(
         action="permission.grant" if granted else "permission.revoke",
         actor=admin,

@@ -18,14 +18,13 @@ from companies.models import Authority, Membership
 from companies.selectors import access_membership, signatories_of
 from companies.views import company_context
 from signing.services import SigningError, consume_signature, start_signature
-from subscriptions.hooks import watch_counts
 
 from . import services
 from .access import access_permission_admin, has_service_access, manage_case_watch_grants
 from .forms import AgreementForm, SigningMethodForm
 from .models import Agreement, AgreementSignature, AgreementVersion, CaseType, PendingAgreementChange
 from .proposals import Proposal
-from .selectors import active_agreement
+from .selectors import active_agreement, watch_counts
 
 PROPOSAL_KEY = "agreement-proposal:{company_id}"
 ORDER_KEY = "agreement-order:{company_id}"
