@@ -11,7 +11,7 @@ companies sits below agreements and imports nothing from it.
 
 from functools import cache
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from companies.models import MANAGE_CASE_WATCH, Authority, Company, CompanyUserObjectPermission, Membership, User
@@ -42,6 +42,20 @@ def _holds_manage_case_watch() -> Exists:
     return Exists(manage_case_watch_grants().filter(user=OuterRef("user"), content_object=OuterRef("company")))
 
 
+def _unrestricted_authority() -> Q:
+    """Unrestricted authority in the company: access with no grant."""
+    return Q(authority=Authority.UNRESTRICTED)
+
+
+def with_ways_in(memberships: QuerySet[Membership]) -> QuerySet[Membership]:
+    """``memberships`` annotated with the rule's two ways in, as the rule itself reads them: ``unrestricted``
+    (the member's authority) and ``granted`` (holds *Hantera Bevaka ärenden*), for a page that shows why."""
+    return memberships.annotate(
+        unrestricted=ExpressionWrapper(_unrestricted_authority(), output_field=BooleanField()),
+        granted=_holds_manage_case_watch(),
+    )
+
+
 def _has_active_agreement() -> Exists:
     return Exists(Agreement.objects.active().filter(company=OuterRef("company")))
 
@@ -52,7 +66,7 @@ def _service_access_queryset() -> QuerySet[Membership]:
     # It is never evaluated itself; each caller gets a clone.
     return Membership.objects.filter(
         _has_active_agreement(),
-        Q(authority=Authority.UNRESTRICTED) | _holds_manage_case_watch(),
+        _unrestricted_authority() | _holds_manage_case_watch(),
         user__is_active=True,
     )
 

@@ -4,9 +4,8 @@ Avsluta → Avsluta → bekräftelse."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Page, Paginator
 from django.db import transaction
-from django.db.models import Count, Prefetch, Q, Window
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,17 +13,17 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bevaka.http import client_ip
-from companies.models import Authority, Membership
+from companies.models import Membership
 from companies.selectors import access_membership, signatories_of
 from companies.views import company_context
 from signing.services import SigningError, consume_signature, start_signature
 
 from . import services
-from .access import access_permission_admin, has_service_access, manage_case_watch_grants
+from .access import access_permission_admin, has_service_access
 from .forms import AgreementForm, SigningMethodForm
 from .models import Agreement, AgreementSignature, AgreementVersion, CaseType, PendingAgreementChange
 from .proposals import Proposal
-from .selectors import active_agreement, watch_counts
+from .selectors import active_agreement, permission_rows
 
 PROPOSAL_KEY = "agreement-proposal:{company_id}"
 ORDER_KEY = "agreement-order:{company_id}"
@@ -328,27 +327,6 @@ def end_receipt(request: HttpRequest, company_id: int, agreement_id: int) -> Htt
     return render(request, "agreements/end_receipt.html", company_context(request, membership, agreement=agreement))
 
 
-PAGE_SIZE = 50
-
-
-def _members_page(members, page_number) -> Page:
-    """A page of ``members`` as Paginator.get_page gives it, with the total counted by the same query
-    (COUNT(*) OVER ()) instead of a second join of the company's members with their users. A page
-    number past the end, or below 1, is the last page, through Paginator (which then counts apart)."""
-    paginator = Paginator(members, PAGE_SIZE)
-    try:
-        number = int(page_number)
-    except (TypeError, ValueError):
-        number = 1
-    if 1 <= number <= 10_000:  # beyond that, Paginator counts and clamps (no absurd OFFSET)
-        start = (number - 1) * PAGE_SIZE
-        rows = list(members.annotate(total=Window(Count("pk")))[start : start + PAGE_SIZE])
-        if rows or number == 1:
-            paginator.count = rows[0].total if rows else 0
-            return Page(rows, number, paginator)
-    return paginator.get_page(page_number)
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
@@ -381,40 +359,12 @@ def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
         return redirect(f"{reverse('permissions', args=[company_id])}?{request.GET.urlencode()}")
 
     query = request.GET.get("q", "").strip()
-    members = (
-        Membership.objects.filter(company=company, user__is_active=True)
-        .select_related("user")
-        .only("user_id", "company_id", "authority", "user__first_name", "user__last_name")
-    )
-    if query:
-        for word in query.split():
-            members = members.filter(Q(user__first_name__icontains=word) | Q(user__last_name__icontains=word))
-    page = _members_page(members.order_by("user__last_name", "user__first_name", "pk"), request.GET.get("sida"))
-    page_user_ids = [m.user_id for m in page.object_list]
-    granted = set(
-        manage_case_watch_grants()
-        .filter(content_object=company, user_id__in=page_user_ids)
-        .values_list("user_id", flat=True)
-    )
-    counts = watch_counts(company=company, user_ids=page_user_ids)
-    # Plain values for the template, each label looked up once per page rather than once per row.
-    authorities = {value: str(label) for value, label in Authority.choices}
-    rows = [
-        {
-            "user_id": str(m.user_id),  # an identifier for the form, never a localised number
-            "name": m.user.get_full_name(),
-            "authority": authorities.get(m.authority, m.authority),
-            "unrestricted": m.authority == Authority.UNRESTRICTED,
-            "granted": m.user_id in granted,
-            "watch_count": counts.get(m.user_id, 0),
-        }
-        for m in page.object_list
-    ]
+    page = permission_rows(company=company, query=query, page=request.GET.get("sida"))
     context = company_context(
         request,
         membership,
         nav="permissions",
-        rows=rows,
+        rows=page.object_list,
         page=page,
         query=query,
         agreement=active_agreement(company=company),
