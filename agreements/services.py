@@ -14,6 +14,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from audit.services import record
 from companies.models import MANAGE_CASE_WATCH_PERM, Authority, Company, Membership, SigningMandate, User
+from signing.services import consume_signature
 
 from . import hooks
 from .access import holds_manage_case_watch
@@ -28,6 +29,8 @@ from .models import (
 )
 from .proposals import Proposal
 from .selectors import active_agreement
+
+SIGNING_PURPOSE = "bevaka_arenden.agreement"  # what an agreement's signatures are started and used for
 
 
 class AgreementError(Exception):
@@ -226,6 +229,28 @@ def apply_signed_proposal(*, proposal: Proposal, signer: User, evidence, ip_addr
         ip_address=ip_address,
     )
     return SignedResult(pending=pending)
+
+
+@transaction.atomic
+def complete_signed_proposal(
+    *, proposal: Proposal, order_id: str, signer: User, ip_address: str | None = None
+) -> SignedResult:
+    """Take ``signer``'s signature of ``proposal`` (signing order ``order_id``) and act on it, in one
+    transaction: a refused action leaves the signature unused, so nothing is half done.
+
+    A proposal for a pending change is its second signature and puts it in force (cosign_pending); any
+    other goes to apply_signed_proposal. Raises signing's SigningError when the signature is not complete,
+    not ``signer``'s, not for this purpose and content, or used before; AgreementError as those two do.
+    """
+    evidence = consume_signature(
+        order_id=order_id, user=signer, purpose=SIGNING_PURPOSE, canonical_content=proposal.content
+    )
+    if proposal.pending_id:
+        version = cosign_pending(
+            pending_id=proposal.pending_id, proposal=proposal, signer=signer, evidence=evidence, ip_address=ip_address
+        )
+        return SignedResult(version=version)
+    return apply_signed_proposal(proposal=proposal, signer=signer, evidence=evidence, ip_address=ip_address)
 
 
 def proposal_for_pending(pending: PendingAgreementChange) -> Proposal:

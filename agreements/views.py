@@ -4,7 +4,6 @@ Avsluta → Avsluta → bekräftelse."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -16,7 +15,7 @@ from bevaka.http import client_ip
 from companies.models import Membership
 from companies.selectors import access_membership, signatories_of
 from companies.views import company_context
-from signing.services import SigningError, consume_signature, start_signature
+from signing.services import SigningError, start_signature
 
 from . import services
 from .access import access_permission_admin, has_service_access
@@ -28,7 +27,6 @@ from .selectors import active_agreement, permission_rows
 PROPOSAL_KEY = "agreement-proposal:{company_id}"
 ORDER_KEY = "agreement-order:{company_id}"
 DONE_KEY = "agreement-done:{company_id}"
-PURPOSE = "bevaka_arenden.agreement"
 
 
 @login_required
@@ -192,7 +190,7 @@ def sign(request: HttpRequest, company_id: int) -> HttpResponse:
             order = start_signature(
                 user=request.user,
                 method=form.cleaned_data["method"],
-                purpose=PURPOSE,
+                purpose=services.SIGNING_PURPOSE,
                 visible_text=proposal.visible_text(),
                 canonical_content=proposal.content,
                 object_ref=f"company:{company_id}",
@@ -223,7 +221,9 @@ def signed(request: HttpRequest, company_id: int) -> HttpResponse:
             request.session.get(DONE_KEY.format(company_id=company_id)) or reverse("service", args=[company_id])
         )
     try:
-        result = _complete(request, proposal, order_id)
+        result = services.complete_signed_proposal(
+            proposal=proposal, order_id=order_id, signer=request.user, ip_address=client_ip(request)
+        )
     except (SigningError, services.AgreementError) as error:
         messages.error(request, str(error))
         return redirect("service", company_id=company_id)
@@ -235,26 +235,6 @@ def signed(request: HttpRequest, company_id: int) -> HttpResponse:
         done = reverse("agreements:pending-receipt", args=[company_id, result.pending.pk])
     request.session[DONE_KEY.format(company_id=company_id)] = done
     return redirect(done)
-
-
-def _complete(request: HttpRequest, proposal: Proposal, order_id: str) -> services.SignedResult:
-    # One transaction: a refused action leaves the signature unused, so nothing is half-done.
-    with transaction.atomic():
-        evidence = consume_signature(
-            order_id=order_id, user=request.user, purpose=PURPOSE, canonical_content=proposal.content
-        )
-        if proposal.pending_id:
-            version = services.cosign_pending(
-                pending_id=proposal.pending_id,
-                proposal=proposal,
-                signer=request.user,
-                evidence=evidence,
-                ip_address=client_ip(request),
-            )
-            return services.SignedResult(version=version)
-        return services.apply_signed_proposal(
-            proposal=proposal, signer=request.user, evidence=evidence, ip_address=client_ip(request)
-        )
 
 
 @login_required
