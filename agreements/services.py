@@ -14,7 +14,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from audit.services import record
 from companies.models import MANAGE_CASE_WATCH_PERM, Authority, Company, Membership, SigningMandate, User
-from signing.services import consume_signature
+from signing.evidence import consume_signature
 
 from . import hooks
 from .access import holds_manage_case_watch

@@ -19,13 +19,13 @@ from throttling import services as throttling
 
 from . import rfa
 from .bankid import qr_data
+from .evidence import complete_login
 from .middleware import record_activity
 from .models import SignatureOrder, SigningMethod
 from .services import (
     SigningError,
     answer_token_challenge,
     cancel_signature,
-    complete_login,
     poll_order,
     start_login,
 )

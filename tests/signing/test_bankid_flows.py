@@ -5,8 +5,9 @@ import time
 import pytest
 
 from signing.bankid import BankIDClient, signed_data_from_signature
+from signing.evidence import consume_signature
 from signing.models import SignatureEvidence, SignatureOrder, SigningMethod
-from signing.services import SigningError, cancel_signature, consume_signature, poll_order, start_signature
+from signing.services import SigningError, cancel_signature, poll_order, start_signature
 from tests.signing.helpers import control, orders
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
