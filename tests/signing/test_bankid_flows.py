@@ -156,7 +156,8 @@ def _completion_signing(order, *, visible: str, hidden: str, kind: str = "sign")
     """completionData as the mock builds it, for an order that received these base64 strings."""
     import base64
 
-    from signing.mock.state import Order, signature_xml
+    from signing.mock.completion import signature_xml
+    from signing.mock.state import Order
 
     received = Order(
         order_ref=order.order_ref,
