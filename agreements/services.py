@@ -240,7 +240,8 @@ def complete_signed_proposal(
 
     A proposal for a pending change is its second signature and puts it in force (cosign_pending); any
     other goes to apply_signed_proposal. Raises signing's SigningError when the signature is not complete,
-    not ``signer``'s, not for this purpose and content, or used before; AgreementError as those two do.
+    not ``signer``'s, not for this purpose and content, or used before; AgreementError when the action
+    itself is refused (as apply_signed_proposal and cosign_pending refuse it).
     """
     evidence = consume_signature(
         order_id=order_id, user=signer, purpose=SIGNING_PURPOSE, canonical_content=proposal.content
