@@ -6,7 +6,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from audit.services import client_ip
+from bevaka.http import client_ip
 
 from .models import Agreement, AgreementSignature, AgreementVersion, CaseType, PendingAgreementChange
 from .services import AgreementError, end_agreement_by_bank

@@ -45,6 +45,14 @@ class InternetBank(models.TextChoices):
     PRIVATE = "private", _("Internetbanken privat")
 
 
+class AgreementQuerySet(models.QuerySet):
+    def active(self) -> "AgreementQuerySet":
+        """The agreements in force: at most one per company (a constraint). Every "active agreement" read
+        starts here — agreements.selectors.active_agreement, the access rule's subquery, the locks of the
+        agreement services."""
+        return self.filter(status=Agreement.Status.ACTIVE)
+
+
 class Agreement(models.Model):
     """A company's agreement for Bevaka ärenden: connect → (change)* → end. At most one active per company.
 
@@ -78,6 +86,8 @@ class Agreement(models.Model):
     )
     ended_how = models.CharField(_("avslutat av part"), max_length=16, choices=EndedBy.choices, blank=True)
     end_reason = models.CharField(_("orsak"), max_length=300, blank=True)
+
+    objects = AgreementQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("avtal")

@@ -14,10 +14,10 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from audit.services import record
 from companies.models import MANAGE_CASE_WATCH_PERM, Authority, Company, Membership, SigningMandate, User
+from signing.evidence import consume_signature
 
-# Mina bevakningar is told about every change under it; it lives in its own app and imports nothing here.
-from subscriptions.hooks import agreement_case_types_changed, agreement_ended, permission_changed
-
+from . import hooks
+from .access import holds_manage_case_watch
 from .models import (
     PENDING_LIFETIME_DAYS,
     Agreement,
@@ -28,6 +28,9 @@ from .models import (
     PendingAgreementChange,
 )
 from .proposals import Proposal
+from .selectors import active_agreement
+
+SIGNING_PURPOSE = "bevaka_arenden.agreement"  # what an agreement's signatures are started and used for
 
 
 class AgreementError(Exception):
@@ -44,10 +47,6 @@ def _signatory_membership(*, company: Company, user: User) -> Membership:
             )
         )
     return membership
-
-
-def active_agreement(*, company: Company) -> Agreement | None:
-    return Agreement.objects.filter(company=company, status=Agreement.Status.ACTIVE).first()
 
 
 def _current_version(agreement: Agreement) -> AgreementVersion:
@@ -137,7 +136,7 @@ def _put_in_force(
     signatories acting at once cannot make two active agreements or lose a change."""
     company = Company.objects.select_for_update().get(pk=proposal.company_id)
     now = timezone.now()
-    agreement = Agreement.objects.select_for_update().filter(company=company, status=Agreement.Status.ACTIVE).first()
+    agreement = Agreement.objects.select_for_update().active().filter(company=company).first()
     before = _summary(agreement)
     if proposal.action == AgreementVersion.Action.CONNECT:
         if agreement is not None:
@@ -183,7 +182,7 @@ def _put_in_force(
         after={**_summary(agreement), "signers": [s.pk for s, _ in signatures]},
         ip_address=ip_address,
     )
-    agreement_case_types_changed(agreement=agreement, case_type_codes=list(proposal.case_type_codes))
+    hooks.case_types_changed(agreement=agreement, case_type_codes=list(proposal.case_type_codes))
     return version
 
 
@@ -230,6 +229,29 @@ def apply_signed_proposal(*, proposal: Proposal, signer: User, evidence, ip_addr
         ip_address=ip_address,
     )
     return SignedResult(pending=pending)
+
+
+@transaction.atomic
+def complete_signed_proposal(
+    *, proposal: Proposal, order_id: str, signer: User, ip_address: str | None = None
+) -> SignedResult:
+    """Take ``signer``'s signature of ``proposal`` (signing order ``order_id``) and act on it, in one
+    transaction: a refused action leaves the signature unused, so nothing is half done.
+
+    A proposal for a pending change is its second signature and puts it in force (cosign_pending); any
+    other goes to apply_signed_proposal. Raises signing's SigningError when the signature is not complete,
+    not ``signer``'s, not for this purpose and content, or used before; AgreementError when the action
+    itself is refused (as apply_signed_proposal and cosign_pending refuse it).
+    """
+    evidence = consume_signature(
+        order_id=order_id, user=signer, purpose=SIGNING_PURPOSE, canonical_content=proposal.content
+    )
+    if proposal.pending_id:
+        version = cosign_pending(
+            pending_id=proposal.pending_id, proposal=proposal, signer=signer, evidence=evidence, ip_address=ip_address
+        )
+        return SignedResult(version=version)
+    return apply_signed_proposal(proposal=proposal, signer=signer, evidence=evidence, ip_address=ip_address)
 
 
 def proposal_for_pending(pending: PendingAgreementChange) -> Proposal:
@@ -323,7 +345,7 @@ def _end(agreement: Agreement, *, actor: User | None, how: str, reason: str, ip_
         after={**_summary(agreement), "reason": reason} if reason else _summary(agreement),
         ip_address=ip_address,
     )
-    agreement_ended(agreement=agreement)
+    hooks.agreement_ended(agreement=agreement)
     return agreement
 
 
@@ -331,7 +353,7 @@ def _end(agreement: Agreement, *, actor: User | None, how: str, reason: str, ip_
 def end_agreement(*, company: Company, user: User, ip_address: str | None = None) -> Agreement:
     """A signatory ends the company's agreement (confirmed, not signed). Alerts stop at once."""
     _signatory_membership(company=company, user=user)
-    agreement = Agreement.objects.select_for_update().filter(company=company, status=Agreement.Status.ACTIVE).first()
+    agreement = Agreement.objects.select_for_update().active().filter(company=company).first()
     if agreement is None:
         raise AgreementError(_("Företaget är inte anslutet till tjänsten Bevaka ärenden."))
     return _end(agreement, actor=user, how=Agreement.EndedBy.CUSTOMER, reason="", ip_address=ip_address)
@@ -372,10 +394,10 @@ def _set_case_watch_permission(
     *, company: Company, admin: User, user_id: int, granted: bool, ip_address: str | None
 ) -> None:
     member = _restricted_member(company=company, admin=admin, user_id=user_id)
-    if member.user.has_perm(MANAGE_CASE_WATCH_PERM, company) == granted:
+    if holds_manage_case_watch(user=member.user, company=company) == granted:
         return
     (assign_perm if granted else remove_perm)(MANAGE_CASE_WATCH_PERM, member.user, company)
-    permission_changed(company=company, user=member.user, granted=granted)
+    hooks.permission_changed(company=company, user=member.user, granted=granted)
     record(
         action="permission.grant" if granted else "permission.revoke",
         actor=admin,

@@ -4,41 +4,38 @@ Avsluta → Avsluta → bekräftelse."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Page, Paginator
-from django.db import transaction
-from django.db.models import Count, Prefetch, Q, Window
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit.services import client_ip
-from companies.access import has_service_access
-from companies.models import MANAGE_CASE_WATCH, Authority, CompanyUserObjectPermission, Membership
-from companies.selectors import get_membership_or_404, signatories_of
+from bevaka.http import client_ip
+from companies.models import Membership
+from companies.selectors import access_membership, signatories_of
 from companies.views import company_context
-from signing.services import SigningError, consume_signature, start_signature
-from subscriptions.hooks import watch_counts
+from signing.services import SigningError, start_signature
 
 from . import services
+from .access import access_permission_admin, has_service_access
 from .forms import AgreementForm, SigningMethodForm
 from .models import Agreement, AgreementSignature, AgreementVersion, CaseType, PendingAgreementChange
 from .proposals import Proposal
+from .selectors import active_agreement, permission_rows
 
 PROPOSAL_KEY = "agreement-proposal:{company_id}"
 ORDER_KEY = "agreement-order:{company_id}"
 DONE_KEY = "agreement-done:{company_id}"
-PURPOSE = "bevaka_arenden.agreement"
 
 
 @login_required
 @require_GET
 def service_page(request: HttpRequest, company_id: int) -> HttpResponse:
     """Bevaka ärenden: connect (signatory, no agreement), the agreement in force, or a pending change."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = access_membership(user=request.user, company_id=company_id)
     company = membership.company
-    agreement = services.active_agreement(company=company)
+    agreement = active_agreement(company=company)
     # The signatures with their signers in one query (a plain prefetch of signatures__signer takes two).
     signatures = Prefetch("signatures", queryset=AgreementSignature.objects.select_related("signer"))
     version = agreement.versions.order_by("-number").prefetch_related(signatures).first() if agreement else None
@@ -65,9 +62,9 @@ def service_page(request: HttpRequest, company_id: int) -> HttpResponse:
 def _signatory_membership_or_refusal(request: HttpRequest, company_id: int) -> Membership | HttpResponse:
     """The user's membership if they may sign agreements for the company; otherwise the 403 page.
 
-    A company the user is not a member of is a 404 (get_membership_or_404), as everywhere.
+    A company the user is not a member of is a 404 (access_membership), as everywhere.
     """
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = access_membership(user=request.user, company_id=company_id)
     if membership.is_signatory:
         return membership
     context = company_context(request, membership, nav="service")
@@ -115,11 +112,11 @@ def connect(request: HttpRequest, company_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def change(request: HttpRequest, company_id: int) -> HttpResponse:
     """Ändra avtal: choose the case types and click Ändra, then sign."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = access_membership(user=request.user, company_id=company_id)
     if request.method == "POST" and not membership.is_signatory:
         return _signatory_membership_or_refusal(request, company_id)
     company = membership.company
-    agreement = services.active_agreement(company=company)
+    agreement = active_agreement(company=company)
     if agreement is None:
         return redirect("service", company_id=company_id)
     initial = {"case_types": list(agreement.case_types.all())}
@@ -146,7 +143,7 @@ def change(request: HttpRequest, company_id: int) -> HttpResponse:
 @require_POST
 def cosign(request: HttpRequest, company_id: int, pending_id: int) -> HttpResponse:
     """A second signatory chooses to sign the pending change: the same content goes to the signing step."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = access_membership(user=request.user, company_id=company_id)
     pending = services.open_pending_change(company=membership.company)
     if pending is None or pending.pk != pending_id:
         raise Http404("no such pending change")
@@ -162,7 +159,7 @@ def cosign(request: HttpRequest, company_id: int, pending_id: int) -> HttpRespon
 @login_required
 @require_POST
 def withdraw(request: HttpRequest, company_id: int, pending_id: int) -> HttpResponse:
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = access_membership(user=request.user, company_id=company_id)
     if not PendingAgreementChange.objects.filter(pk=pending_id, company=membership.company).exists():
         raise Http404("no such pending change")
     refusal = _signatory_membership_or_refusal(request, company_id)
@@ -193,7 +190,7 @@ def sign(request: HttpRequest, company_id: int) -> HttpResponse:
             order = start_signature(
                 user=request.user,
                 method=form.cleaned_data["method"],
-                purpose=PURPOSE,
+                purpose=services.SIGNING_PURPOSE,
                 visible_text=proposal.visible_text(),
                 canonical_content=proposal.content,
                 object_ref=f"company:{company_id}",
@@ -224,7 +221,9 @@ def signed(request: HttpRequest, company_id: int) -> HttpResponse:
             request.session.get(DONE_KEY.format(company_id=company_id)) or reverse("service", args=[company_id])
         )
     try:
-        result = _complete(request, proposal, order_id)
+        result = services.complete_signed_proposal(
+            proposal=proposal, order_id=order_id, signer=request.user, ip_address=client_ip(request)
+        )
     except (SigningError, services.AgreementError) as error:
         messages.error(request, str(error))
         return redirect("service", company_id=company_id)
@@ -238,31 +237,11 @@ def signed(request: HttpRequest, company_id: int) -> HttpResponse:
     return redirect(done)
 
 
-def _complete(request: HttpRequest, proposal: Proposal, order_id: str) -> services.SignedResult:
-    # One transaction: a refused action leaves the signature unused, so nothing is half-done.
-    with transaction.atomic():
-        evidence = consume_signature(
-            order_id=order_id, user=request.user, purpose=PURPOSE, canonical_content=proposal.content
-        )
-        if proposal.pending_id:
-            version = services.cosign_pending(
-                pending_id=proposal.pending_id,
-                proposal=proposal,
-                signer=request.user,
-                evidence=evidence,
-                ip_address=client_ip(request),
-            )
-            return services.SignedResult(version=version)
-        return services.apply_signed_proposal(
-            proposal=proposal, signer=request.user, evidence=evidence, ip_address=client_ip(request)
-        )
-
-
 @login_required
 @require_GET
 def receipt(request: HttpRequest, company_id: int, version_id: int) -> HttpResponse:
     """Kvittens: the company is connected, or the agreement changed. Printable."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = access_membership(user=request.user, company_id=company_id)
     try:
         version = (
             AgreementVersion.objects.select_related("agreement")
@@ -283,7 +262,7 @@ def receipt(request: HttpRequest, company_id: int, version_id: int) -> HttpRespo
 @login_required
 @require_GET
 def pending_receipt(request: HttpRequest, company_id: int, pending_id: int) -> HttpResponse:
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = access_membership(user=request.user, company_id=company_id)
     pending = PendingAgreementChange.objects.filter(pk=pending_id, company_id=company_id).first()
     if pending is None:
         raise Http404("no such pending change")
@@ -300,7 +279,7 @@ def end(request: HttpRequest, company_id: int) -> HttpResponse:
     if isinstance(membership, HttpResponse):
         return membership
     company = membership.company
-    agreement = services.active_agreement(company=company)
+    agreement = active_agreement(company=company)
     if request.method == "POST":
         try:
             ended = services.end_agreement(company=company, user=request.user, ip_address=client_ip(request))
@@ -317,7 +296,7 @@ def end(request: HttpRequest, company_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def end_receipt(request: HttpRequest, company_id: int, agreement_id: int) -> HttpResponse:
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = access_membership(user=request.user, company_id=company_id)
     agreement = (
         Agreement.objects.filter(pk=agreement_id, company_id=company_id, status=Agreement.Status.ENDED)
         .select_related("ended_by")
@@ -328,34 +307,11 @@ def end_receipt(request: HttpRequest, company_id: int, agreement_id: int) -> Htt
     return render(request, "agreements/end_receipt.html", company_context(request, membership, agreement=agreement))
 
 
-PAGE_SIZE = 50
-
-
-def _members_page(members, page_number) -> Page:
-    """A page of ``members`` as Paginator.get_page gives it, with the total counted by the same query
-    (COUNT(*) OVER ()) instead of a second join of the company's members with their users. A page
-    number past the end, or below 1, is the last page, through Paginator (which then counts apart)."""
-    paginator = Paginator(members, PAGE_SIZE)
-    try:
-        number = int(page_number)
-    except (TypeError, ValueError):
-        number = 1
-    if 1 <= number <= 10_000:  # beyond that, Paginator counts and clamps (no absurd OFFSET)
-        start = (number - 1) * PAGE_SIZE
-        rows = list(members.annotate(total=Window(Count("pk")))[start : start + PAGE_SIZE])
-        if rows or number == 1:
-            paginator.count = rows[0].total if rows else 0
-            return Page(rows, number, paginator)
-    return paginator.get_page(page_number)
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
     """Administrera behörigheter: permission administrators grant and revoke Hantera Bevaka ärenden."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
-    if not membership.is_permission_admin:
-        raise Http404("only the company's permission administrators see this page")
+    membership = access_permission_admin(user=request.user, company_id=company_id)
     company = membership.company
     if request.method == "POST":
         action = request.POST.get("action")
@@ -383,42 +339,14 @@ def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
         return redirect(f"{reverse('permissions', args=[company_id])}?{request.GET.urlencode()}")
 
     query = request.GET.get("q", "").strip()
-    members = (
-        Membership.objects.filter(company=company, user__is_active=True)
-        .select_related("user")
-        .only("user_id", "company_id", "authority", "user__first_name", "user__last_name")
-    )
-    if query:
-        for word in query.split():
-            members = members.filter(Q(user__first_name__icontains=word) | Q(user__last_name__icontains=word))
-    page = _members_page(members.order_by("user__last_name", "user__first_name", "pk"), request.GET.get("sida"))
-    page_user_ids = [m.user_id for m in page.object_list]
-    granted = set(
-        CompanyUserObjectPermission.objects.filter(
-            content_object=company, user_id__in=page_user_ids, permission__codename=MANAGE_CASE_WATCH
-        ).values_list("user_id", flat=True)
-    )
-    counts = watch_counts(company=company, user_ids=page_user_ids)
-    # Plain values for the template, each label looked up once per page rather than once per row.
-    authorities = {value: str(label) for value, label in Authority.choices}
-    rows = [
-        {
-            "user_id": str(m.user_id),  # an identifier for the form, never a localised number
-            "name": m.user.get_full_name(),
-            "authority": authorities.get(m.authority, m.authority),
-            "unrestricted": m.authority == Authority.UNRESTRICTED,
-            "granted": m.user_id in granted,
-            "watch_count": counts.get(m.user_id, 0),
-        }
-        for m in page.object_list
-    ]
+    page = permission_rows(company=company, query=query, page=request.GET.get("sida"))
     context = company_context(
         request,
         membership,
         nav="permissions",
-        rows=rows,
+        rows=page.object_list,
         page=page,
         query=query,
-        agreement=services.active_agreement(company=company),
+        agreement=active_agreement(company=company),
     )
     return render(request, "agreements/permissions.html", context)

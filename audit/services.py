@@ -4,18 +4,10 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
-from django.http import HttpRequest
 
 from companies.models import Company, User
 
 from .models import AuditEntry, AuditSequence
-
-
-def client_ip(request: HttpRequest | None) -> str | None:
-    """The client's address as our own server saw it (a TLS proxy in front is trusted by REMOTE_ADDR)."""
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def record(

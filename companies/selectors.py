@@ -25,8 +25,10 @@ def memberships_of_company(*, company_id: int) -> QuerySet[Membership]:
     return Membership.objects.filter(company_id=company_id, user__is_active=True).select_related("user")
 
 
-def get_membership_or_404(*, user: User, company_id: int) -> Membership:
-    """The user's membership in that company, or 404 — never 403, so others' companies can't be probed."""
+def access_membership(*, user: User, company_id: int) -> Membership:
+    """The user's membership in that company, or 404 — never 403, so others' companies can't be probed.
+
+    The gate of every company page (rule 10); agreements.access adds the gates of the service itself."""
     try:
         return memberships_of(user=user).get(company_id=company_id)
     except Membership.DoesNotExist:

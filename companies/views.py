@@ -9,12 +9,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit.services import client_ip
+from bevaka.http import client_ip
 from throttling import services as throttling
 
 from .forms import LanguageForm, PersonnummerLoginForm
 from .models import Membership
-from .selectors import get_membership_or_404, memberships_of
+from .selectors import access_membership, memberships_of
 
 CURRENT_COMPANY_SESSION_KEY = "current_company_id"
 
@@ -119,7 +119,7 @@ def company_context(request: HttpRequest, membership: Membership, **extra) -> di
 @login_required
 @require_GET
 def company_home(request: HttpRequest, company_id: int) -> HttpResponse:
-    get_membership_or_404(user=request.user, company_id=company_id)
+    access_membership(user=request.user, company_id=company_id)
     return redirect("service", company_id=company_id)
 
 

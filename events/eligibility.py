@@ -5,7 +5,7 @@ An alert of an event (company C, case type T) may go to user U on channel K at d
 in this order (the first that fails is the reason):
 
 1. ``included``: C's active agreement includes T;
-2. ``has_access``: U may use the service in C (the access rule, ``companies.access``);
+2. ``has_access``: U may use the service in C (the access rule, ``agreements.access``);
 3. ``watching``: U watches T in C by K;
 4. ``verified``: D is U's verified destination on K;
 5. ``not_suspended``: D is not suspended on K (``notifications.suspensions``).
@@ -25,8 +25,8 @@ from django.db.models import Case, Exists, F, OuterRef, Q, When
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 
+from agreements.access import memberships_with_service_access
 from agreements.models import Agreement
-from companies.access import memberships_with_service_access
 from notifications.models import Channel
 from notifications.suspensions import suspended
 from subscriptions.models import VerifiedContact, Watch
@@ -46,9 +46,7 @@ def conditions(*, user, company, case_type, channel, destination) -> dict[str, E
     stored form (``destination_key``)."""
     watch_by_channel = Q(Exact(channel, Channel.SMS), by_sms=True) | Q(Exact(channel, Channel.EMAIL), by_email=True)
     return {
-        "included": Exists(
-            Agreement.objects.filter(company=company, status=Agreement.Status.ACTIVE, case_types=case_type)
-        ),
+        "included": Exists(Agreement.objects.active().filter(company=company, case_types=case_type)),
         "has_access": Exists(memberships_with_service_access().filter(user=user, company=company)),
         "watching": Exists(Watch.objects.filter(watch_by_channel, user=user, company=company, case_type=case_type)),
         "verified": Exists(

@@ -1,8 +1,8 @@
 """Signing and BankID login: start, poll, answer (token), cancel, consume.
 
 Every flow that needs a signature uses ``start_signature`` → the sign page (``signing:sign``) →
-``consume_signature`` at the caller's ``return_url``. Evidence is stored before an order is reported
-complete, and consuming it is atomic and once-only.
+``signing.evidence.consume_signature`` at the caller's ``return_url``. Evidence is stored before an order
+is reported complete; using it (signing/evidence.py) is atomic and once-only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import secrets
 import uuid
 from urllib.parse import urlsplit
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -402,57 +401,3 @@ def _token_record(order: SignatureOrder, token: SecurityToken, response: str, no
 def cancel_signature(*, order_id, user) -> None:
     """Cancel the user's pending order (at BankID too). Does nothing for a finished or unknown order."""
     _cancel_pending(SignatureOrder.objects.filter(pk=order_id, user=user))
-
-
-def consume_signature(*, order_id, user, purpose: str, canonical_content: str) -> SignatureEvidence:
-    """Use a completed signature once, for the action it was started for.
-
-    Refuses (SigningError) unless the order is complete, was signed by ``user`` (personnummer), is for
-    ``purpose``, has not been consumed before, and SHA-256 of ``canonical_content`` still equals what was
-    signed. Marks the evidence used (atomically; a concurrent second call is refused) and returns it.
-    """
-    with transaction.atomic():
-        order = (
-            SignatureOrder.objects.select_for_update()
-            .filter(pk=order_id, kind=SignatureOrder.Kind.SIGN, user=user)
-            .first()
-        )
-        if order is None:
-            raise SigningError(_("Signeringen finns inte."), "not_found")
-        if order.status != Status.COMPLETE:
-            raise SigningError(_("Signeringen är inte klar. Skriv under igen."), "not_complete")
-        evidence = SignatureEvidence.objects.select_for_update().get(order=order)
-        if evidence.signer_personnummer != user.personnummer:
-            raise SigningError(_("Det var inte du som skrev under."), "wrong_person")
-        if order.purpose != purpose:
-            raise SigningError(_("Underskriften gäller något annat."), "wrong_purpose")
-        if evidence.used_at is not None:
-            raise SigningError(_("Underskriften är redan använd. Skriv under igen."), "replayed")
-        if not hmac.compare_digest(content_hash(canonical_content), evidence.content_sha256):
-            raise SigningError(
-                _("Innehållet har ändrats sedan du skrev under. Granska det och skriv under igen."),
-                "content_changed",
-            )
-        now = timezone.now()
-        SignatureEvidence.objects.filter(pk=evidence.pk, used_at__isnull=True).update(used_at=now)
-        evidence.used_at = now
-        return evidence
-
-
-def complete_login(*, order_id):
-    """The user a completed BankID identification logs in; the identification is used once.
-
-    Raises SigningError if the order is not complete, already used, or names no active bank user.
-    """
-    with transaction.atomic():
-        order = SignatureOrder.objects.select_for_update().filter(pk=order_id, kind=SignatureOrder.Kind.AUTH).first()
-        if order is None or order.status != Status.COMPLETE:
-            raise SigningError(_("Inloggningen är inte klar. Försök igen."), "not_complete")
-        evidence = SignatureEvidence.objects.select_for_update().get(order=order)
-        if evidence.used_at is not None:
-            raise SigningError(_("Inloggningen är redan använd. Logga in igen."), "replayed")
-        user = get_user_model().objects.filter(personnummer=evidence.signer_personnummer, is_active=True).first()
-        if user is None:
-            raise SigningError(_("Du är inte kund i Internetbanken Företag."), "no_user")
-        SignatureEvidence.objects.filter(pk=evidence.pk, used_at__isnull=True).update(used_at=timezone.now())
-        return user

@@ -14,17 +14,18 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from bevaka.http import client_ip
 from throttling import services as throttling
 
 from . import rfa
 from .bankid import qr_data
+from .evidence import complete_login
 from .middleware import record_activity
 from .models import SignatureOrder, SigningMethod
 from .services import (
     SigningError,
     answer_token_challenge,
     cancel_signature,
-    complete_login,
     poll_order,
     start_login,
 )
@@ -34,7 +35,8 @@ LAUNCHES = {"qr", "mobile", "desktop"}
 
 
 def _client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR") or "127.0.0.1"
+    # BankID requires an address; a request without one (a test client) gives the loopback's.
+    return client_ip(request) or "127.0.0.1"
 
 
 def _safe_return(request: HttpRequest, url: str) -> str:

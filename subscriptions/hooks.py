@@ -1,10 +1,10 @@
 """What Mina bevakningar does when the agreement or a permission changes under it.
 
-The agreement services call these inside their own transaction, so the watches go with the change or not
-at all. Alerts themselves are also stopped at send time by the access rule (PRODUCT.md rule 6).
+Registered with agreements.hooks in SubscriptionsConfig.ready(); the agreement services call them inside
+their own transaction, so the watches go with the change or not at all. Alerts themselves are also
+stopped at send time by the access rule (PRODUCT.md rule 6).
 """
 
-from django.db.models import Count
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -83,15 +83,3 @@ def permission_changed(*, company: Company, user, granted: bool) -> None:
         UserNotice.objects.create(user=user, company=company, kind=kind)
         if not granted:
             _tell_by_email(company=company, user_ids=[user.pk], kind=kind, codes_by_user={})
-
-
-def watch_counts(*, company: Company, user_ids: list[int]) -> dict[int, int]:
-    """How many case types each of these users watches in the company, in one query."""
-    rows = (
-        Watch.objects.filter(company=company, user_id__in=user_ids)
-        .order_by()  # no joins for the model's ordering, which a count per user does not use
-        .values("user_id")
-        .annotate(n=Count("id"))
-        .values_list("user_id", "n")
-    )
-    return dict(rows)

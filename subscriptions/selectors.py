@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.utils import timezone
 
 from agreements.models import Agreement, CaseType
+from agreements.selectors import active_agreement
 from companies.models import Company, User
 from notifications.masking import mask_destination
 from notifications.models import Channel, Delivery, DeliveryStatus, Purpose, SuspendedDestination
@@ -33,7 +34,7 @@ def watch_rows(*, user: User, company: Company, agreement: Agreement | None = _U
     """One row per case type of the company's active agreement, with the user's channels (2 queries; 3
     when the caller has not already fetched the active agreement, or None for none)."""
     if agreement is _UNKNOWN:
-        agreement = Agreement.objects.filter(company=company, status=Agreement.Status.ACTIVE).first()
+        agreement = active_agreement(company=company)
     if agreement is None:
         return []
     # Unordered: the model's ordering would join company, user and case type for a lookup by type.

@@ -17,9 +17,10 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from agreements.models import Agreement, CaseType
+from agreements.access import has_service_access
+from agreements.models import CaseType
+from agreements.selectors import active_agreement
 from audit.services import record
-from companies.access import has_service_access
 from companies.models import Company, User
 from companies.phone import parse_mobile_number
 from notifications.models import Channel, Purpose
@@ -39,7 +40,7 @@ class WatchError(Exception):
 
 
 def _agreement_codes(company: Company) -> set[str]:
-    agreement = Agreement.objects.filter(company=company, status=Agreement.Status.ACTIVE).first()
+    agreement = active_agreement(company=company)
     if agreement is None:
         return set()
     return set(agreement.case_types.values_list("code", flat=True))

@@ -3,16 +3,16 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from agreements.models import Agreement
-from audit.services import client_ip
-from companies.access import has_service_access
+from agreements.access import access_service, has_service_access
+from agreements.selectors import active_agreement
+from bevaka.http import client_ip
 from companies.models import Membership
-from companies.selectors import get_membership_or_404, permission_admins_of, signatories_of
+from companies.selectors import access_membership, permission_admins_of, signatories_of
 from companies.views import company_context
 from notifications.models import Channel
 
@@ -22,7 +22,7 @@ from .forms import CodeForm, ContactForm, WatchForm
 
 def _page_context(request: HttpRequest, membership: Membership, **extra) -> dict:
     company = membership.company
-    agreement = Agreement.objects.filter(company=company, status=Agreement.Status.ACTIVE).first()
+    agreement = active_agreement(company=company)
     context = company_context(
         request,
         membership,
@@ -38,20 +38,11 @@ def _page_context(request: HttpRequest, membership: Membership, **extra) -> dict
     return context
 
 
-def _membership_with_access_or_404(request: HttpRequest, company_id: int) -> Membership:
-    """The user's membership in a company where they may use Bevaka ärenden; 404 otherwise (the page
-    offers these forms only then, and a code must not be sent on behalf of a company without access)."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
-    if not has_service_access(user=request.user, company=membership.company):
-        raise Http404("no access to Bevaka ärenden in this company")
-    return membership
-
-
 @login_required
 @require_GET
 def my_watches(request: HttpRequest, company_id: int) -> HttpResponse:
     """The read view: which case types the user watches and how, the contact details, sent alerts."""
-    membership = get_membership_or_404(user=request.user, company_id=company_id)
+    membership = access_membership(user=request.user, company_id=company_id)
     context = _page_context(request, membership)
     if context["has_access"]:
         context.update(
@@ -70,7 +61,7 @@ def my_watches(request: HttpRequest, company_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def edit_watches(request: HttpRequest, company_id: int) -> HttpResponse:
     """Ändra: the agreement's case types, each with Sms / E-post; Spara stores and returns."""
-    membership = _membership_with_access_or_404(request, company_id)
+    membership = access_service(user=request.user, company_id=company_id)
     company = membership.company
     contacts = selectors.contact_states(user=request.user)
     verified = {channel for channel, state in contacts.items() if state.verified}
@@ -97,7 +88,7 @@ def edit_watches(request: HttpRequest, company_id: int) -> HttpResponse:
 @require_POST
 def change_contact(request: HttpRequest, company_id: int) -> HttpResponse:
     """A new (or the same, unverified) mobile number or e-mail address: send a code to it."""
-    _membership_with_access_or_404(request, company_id)
+    access_service(user=request.user, company_id=company_id)
     form = ContactForm(request.POST)
     if form.is_valid():
         channel = form.cleaned_data["channel"]
@@ -124,7 +115,7 @@ def change_contact(request: HttpRequest, company_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def confirm_contact(request: HttpRequest, company_id: int) -> HttpResponse:
-    _membership_with_access_or_404(request, company_id)
+    access_service(user=request.user, company_id=company_id)
     form = CodeForm(request.POST)
     if form.is_valid():
         try:

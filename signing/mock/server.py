@@ -10,7 +10,8 @@ from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from .state import FAIL_HINTS, PENDING_HINTS, ApiError, MockBankID, Order, identity, invalid
+from .completion import identity
+from .state import FAIL_HINTS, PENDING_HINTS, ApiError, MockBankID, Order, invalid
 
 RP_PREFIX = "/rp/v6.0/"
 RP_ENDPOINTS = {"auth", "sign", "phone/auth", "phone/sign", "collect", "cancel"}

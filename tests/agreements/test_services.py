@@ -2,14 +2,15 @@ import datetime
 import threading
 
 import pytest
+from django.contrib.auth.models import Group
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from agreements import services
+from agreements.access import has_service_access
 from agreements.models import Agreement, AgreementVersion, CaseType, PendingAgreementChange
 from audit.models import AuditEntry
-from companies.access import has_service_access
 from companies.models import MANAGE_CASE_WATCH_PERM
 from tests.agreements.conftest import make_evidence
 
@@ -233,6 +234,20 @@ def test_granting_and_revoking_the_permission_is_for_permission_admins_and_audit
         "permission.grant",
         "permission.revoke",
     ]
+
+
+def test_a_grant_through_a_group_is_no_grant_and_granting_then_gives_access(demo):
+    """The grant is read one way, as the access rule reads it: guardian's direct row on the company. A
+    group's object permission (which guardian's has_perm counts) neither gives access nor makes a grant a
+    no-op."""
+    connect(demo.exempelbolaget, demo.anna, ALL)
+    group = Group.objects.create(name="Behörighetsgrupp")
+    demo.cecilia.groups.add(group)
+    assign_perm(MANAGE_CASE_WATCH_PERM, group, demo.exempelbolaget)
+    assert not has_service_access(user=demo.cecilia, company=demo.exempelbolaget)
+    services.grant_case_watch_permission(company=demo.exempelbolaget, admin=demo.anna, user_id=demo.cecilia.pk)
+    assert has_service_access(user=demo.cecilia, company=demo.exempelbolaget)
+    assert AuditEntry.objects.filter(action="permission.grant").count() == 1
 
 
 def test_versions_and_audit_entries_cannot_be_updated_or_deleted_even_with_raw_sql(demo):

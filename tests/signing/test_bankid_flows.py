@@ -5,8 +5,9 @@ import time
 import pytest
 
 from signing.bankid import BankIDClient, signed_data_from_signature
+from signing.evidence import consume_signature
 from signing.models import SignatureEvidence, SignatureOrder, SigningMethod
-from signing.services import SigningError, cancel_signature, consume_signature, poll_order, start_signature
+from signing.services import SigningError, cancel_signature, poll_order, start_signature
 from tests.signing.helpers import control, orders
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -155,7 +156,8 @@ def _completion_signing(order, *, visible: str, hidden: str, kind: str = "sign")
     """completionData as the mock builds it, for an order that received these base64 strings."""
     import base64
 
-    from signing.mock.state import Order, signature_xml
+    from signing.mock.completion import signature_xml
+    from signing.mock.state import Order
 
     received = Order(
         order_ref=order.order_ref,

@@ -6,12 +6,12 @@ import pytest
 from django.utils import timezone
 
 from signing.crypto import decrypt_secret
+from signing.evidence import consume_signature
 from signing.models import SecurityToken, SignatureEvidence, SignatureOrder, SigningMethod
 from signing.ocra import ocra
 from signing.services import (
     SigningError,
     answer_token_challenge,
-    consume_signature,
     poll_order,
     start_signature,
 )

@@ -6,8 +6,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agreements import services as agreement_services
+from agreements.access import users_with_service_access
 from audit.models import AuditEntry
-from companies.access import users_with_service_access
 from notifications.models import Delivery, Purpose
 from subscriptions import services
 from subscriptions.models import ContactVerification, UserNotice, VerifiedContact, Watch

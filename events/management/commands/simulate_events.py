@@ -70,6 +70,6 @@ class Command(BaseCommand):
 
     def _agreement_types(self, org_number: str) -> list[str]:
         company = Company.objects.filter(org_number=org_number.replace("-", "")).first()
-        agreement = Agreement.objects.filter(company=company, status=Agreement.Status.ACTIVE).first()
+        agreement = Agreement.objects.active().filter(company=company).first()
         codes = list(agreement.case_types.values_list("code", flat=True)) if agreement else []
         return codes or ["e_invoice"]

@@ -3,8 +3,8 @@
 import pytest
 from guardian.shortcuts import assign_perm, remove_perm
 
+from agreements.access import has_service_access, memberships_with_service_access, users_with_service_access
 from agreements.models import Agreement
-from companies.access import has_service_access, memberships_with_service_access, users_with_service_access
 from companies.models import MANAGE_CASE_WATCH_PERM, Authority, CompanyUserObjectPermission
 from companies.services import remove_membership
 from tests.factories import AgreementFactory, CompanyFactory, MembershipFactory, UserFactory

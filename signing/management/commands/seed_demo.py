@@ -4,9 +4,13 @@ from django.db import transaction
 
 from companies import demo
 from companies.models import Company, Membership, User
+from signing.tokens import issue_demo_token
 
 
 class Command(BaseCommand):
+    """The demo world of companies/demo.py. It lives in signing, the lowest app that can build all of it:
+    the people and companies (companies) and each signatory's säkerhetsdosa (signing)."""
+
     help = "Create the demo companies, people and staff of DEMO.md. Safe to run again: it only fills in."
 
     @transaction.atomic
@@ -48,8 +52,6 @@ class Command(BaseCommand):
                         "is_permission_admin": role.is_permission_admin,
                     },
                 )
-
-        from signing.tokens import issue_demo_token
 
         for person in demo.PEOPLE:  # each signatory gets a säkerhetsdosa (DEMO.md)
             if any(role.signing_mandate != "none" for role in person.roles.values()):
