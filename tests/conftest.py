@@ -2,7 +2,15 @@ import os
 
 import pytest
 
-from tests.harness import RunningProcess, start_process
+from harness import ProcessGroup
+
+
+def pytest_configure(config):
+    """SIGTERM (a CI time-out, a parent stopping the run) and SIGHUP unwind the run like Ctrl-C, so every
+    fixture stops the processes it started; harness stops whatever is left at exit."""
+    from harness.processes import raise_interrupted
+
+    raise_interrupted()
 
 
 @pytest.hookimpl(trylast=True)
@@ -18,17 +26,10 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture
 def project_process():
-    """Start project processes with tests.harness.start_process; every one is stopped after the test."""
-    started: list[RunningProcess] = []
-
-    def start(*args, **kwargs) -> RunningProcess:
-        process = start_process(*args, **kwargs)
-        started.append(process)
-        return process
-
-    yield start
-    for process in reversed(started):
-        process.stop()
+    """Start project processes (harness.ProcessGroup.start: args, env, ready, wait_url, timeout …); every
+    one is stopped after the test."""
+    with ProcessGroup() as group:
+        yield group.start
 
 
 @pytest.fixture

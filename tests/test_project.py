@@ -9,7 +9,7 @@ from http.cookiejar import CookieJar
 
 import pytest
 
-from tests.harness import CELERY, MANAGE, free_port, run_command
+from harness import MANAGE, celery_worker, free_port, run_command, worker_ready
 
 
 def test_production_settings_pass_the_deploy_check():
@@ -60,12 +60,7 @@ def test_the_embedded_configuration_serves_pages_and_runs_tasks_on_a_real_worker
     )
     assert journal.stdout.split()[-3:] == ["sqlite", "wal", "IMMEDIATE"], journal.stdout
 
-    project_process(
-        [*CELERY, "-A", "bevaka", "worker", "--pool", "solo", "--loglevel", "INFO"],
-        env=env,
-        ready=r"celery@\S+ ready",
-        timeout=60,
-    )
+    project_process(celery_worker(name="embedded", pool="solo"), env=env, ready=worker_ready("embedded"), timeout=60)
     ping = run_command(
         [*MANAGE, "shell", "-c", "from bevaka.celery import ping; print(ping.delay().get(timeout=30))"],
         env=env,

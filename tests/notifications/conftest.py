@@ -9,8 +9,8 @@ import urllib.request
 
 import pytest
 
+from harness import MANAGE, ProcessGroup, start_process
 from notifications.fakes.smtp_sink import SmtpSink
-from tests.harness import CELERY, MANAGE, start_process
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "test-twilio-auth-token"
@@ -211,30 +211,9 @@ def pipeline(django_db_setup, django_db_blocker, live_server, fake_twilio_server
         "CELERY_BEAT_SCHEDULE_FILENAME": str(tmp_path_factory.mktemp("beat") / "schedule"),
     }
     app.control.purge()  # leftovers of an earlier run in our own Redis db
-    worker = start_process(
-        [
-            *CELERY,
-            "-A",
-            "bevaka",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "2",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            f"notify-{os.getpid()}@%h",
-        ],
-        env=env,
-        ready=r"celery@\S+ ready|notify-\S+ ready",
-        timeout=60,
-    )
-    beat = start_process(
-        [*CELERY, "-A", "bevaka", "beat", "--loglevel", "INFO"], env=env, ready=r"beat: Starting", timeout=60
-    )
+    processes = ProcessGroup(env=env)
+    worker = processes.worker(name=f"notify-{os.getpid()}", concurrency=2, wait=False)
+    beat = processes.beat(wait=False)
+    processes.wait_ready()
     yield type("Pipeline", (), {"worker": worker, "beat": beat, "env": env, "settings": values})
-    beat.stop()
-    worker.stop()
+    processes.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import CELERY, MANAGE, free_port, run_command
+from harness import MANAGE, celery_beat, celery_worker, free_port, run_command, worker_ready
 
 pytestmark = pytest.mark.slow
 
@@ -27,13 +27,8 @@ def test_the_development_setup_sends_sms_to_the_fake_phone_and_mail_to_the_outbo
     env = {**embedded_env, "TWILIO_API_BASE_URL": f"http://127.0.0.1:{port}", "NOTIFICATIONS_RELAY_INTERVAL": "0.5"}
     assert run_command([*MANAGE, "migrate", "--noinput"], env=env).returncode == 0
     project_process([*MANAGE, "fake_twilio", "--port", str(port)], env=env, ready=r"fake_twilio listening on")
-    project_process(
-        [*CELERY, "-A", "bevaka", "worker", "--pool", "solo", "--loglevel", "INFO"],
-        env=env,
-        ready=r"celery@\S+ ready",
-        timeout=60,
-    )
-    project_process([*CELERY, "-A", "bevaka", "beat", "--loglevel", "INFO"], env=env, ready=r"beat: Starting")
+    project_process(celery_worker(name="embedded", pool="solo"), env=env, ready=worker_ready("embedded"), timeout=60)
+    project_process(celery_beat(), env=env, ready=r"beat: Starting")
     result = run_command([*MANAGE, "shell", "-c", QUEUE], env=env)
     assert result.returncode == 0, result.stdout
 

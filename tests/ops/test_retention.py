@@ -11,9 +11,9 @@ from django.test.utils import CaptureQueriesContext
 
 from audit import services as audit
 from audit.models import AuditEntry
+from harness import MANAGE, run_command
 from notifications.models import Delivery, DeliveryStatus
 from notifications.retention import anonymise_old_records
-from tests.harness import MANAGE, run_command
 
 pytestmark = pytest.mark.django_db
 

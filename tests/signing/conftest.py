@@ -1,6 +1,6 @@
 import pytest
 
-from tests.harness import MANAGE
+from harness import MANAGE
 
 
 def _start_mock(project_process, time_factor: float = 1.0):
