@@ -48,19 +48,40 @@ def embedded_env(tmp_path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def demo(db):
-    """The demo world of DEMO.md, as seed_demo builds it: people by first name, companies by short name."""
+def _seed_demo() -> None:
     from django.core.management import call_command
 
+    with open(os.devnull, "w") as quiet:
+        call_command("seed_demo", stdout=quiet)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database with the personas of DEMO.md, seeded once rather than for each of the ~250 tests
+    that use ``demo``: each test's transaction is rolled back to them. Every test sees them, as every
+    database seeded by ``make run`` has them; a test making people of its own takes other personnummer."""
+    with django_db_blocker.unblock():
+        _seed_demo()
+
+
+@pytest.fixture
+def demo(db):
+    """The demo world of DEMO.md, as seed_demo builds it: people by first name, companies by short name.
+
+    Seeded once per test database (``django_db_setup``); a transactional test (``transactional_db``,
+    ``live_server``) may find it flushed by the one before, and then seeds it again."""
     from companies import demo as demo_world
     from companies.models import Company, User
 
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
-    people = {p.first_name.lower(): User.objects.get(personnummer=p.personnummer) for p in demo_world.PEOPLE}
-    people["exempelbolaget"] = Company.objects.get(org_number=demo_world.EXEMPELBOLAGET)
-    people["svenssons"] = Company.objects.get(org_number=demo_world.SVENSSONS_BYGG)
-    return type("Demo", (), people)
+    personnummers = [p.personnummer for p in demo_world.PEOPLE]
+    people = {user.personnummer: user for user in User.objects.filter(personnummer__in=personnummers)}
+    if len(people) < len(personnummers):
+        _seed_demo()
+        people = {user.personnummer: user for user in User.objects.filter(personnummer__in=personnummers)}
+    world = {p.first_name.lower(): people[p.personnummer] for p in demo_world.PEOPLE}
+    world["exempelbolaget"] = Company.objects.get(org_number=demo_world.EXEMPELBOLAGET)
+    world["svenssons"] = Company.objects.get(org_number=demo_world.SVENSSONS_BYGG)
+    return type("Demo", (), world)
 
 
 CHROMIUM_ARGS = [
