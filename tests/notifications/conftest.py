@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from harness import MANAGE, ProcessGroup, start_process
+from harness import ProcessGroup, commands, start_process
 from notifications.fakes.smtp_sink import SmtpSink
 
 ACCOUNT_SID = "AC" + "1" * 32
@@ -96,19 +96,8 @@ class FakeTwilio:
 def start_fake_twilio() -> "FakeTwilio":
     """A fake Twilio process on a free port, with the test credentials."""
     process = start_process(
-        [
-            *MANAGE,
-            "fake_twilio",
-            "--port",
-            "0",
-            "--account-sid",
-            ACCOUNT_SID,
-            "--auth-token",
-            AUTH_TOKEN,
-            "--callback-delay-ms",
-            "20",
-        ],
-        ready=r"fake_twilio listening on (?P<url>http://127\.0\.0\.1:\d+)",
+        commands.fake_twilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, callback_delay_ms=20),
+        ready=commands.FAKE_TWILIO_READY,
     )
     return FakeTwilio(process)
 

@@ -1,13 +1,11 @@
 import pytest
 
-from harness import MANAGE
+from harness import commands
 
 
 def _start_mock(project_process, time_factor: float = 1.0):
     return project_process(
-        [*MANAGE, "mock_bankid", "--port", "0", "--time-factor", str(time_factor)],
-        env=_mock_env(),
-        ready=r"mock_bankid listening on (?P<url>http://127\.0\.0\.1:\d+)",
+        commands.mock_bankid(time_factor=time_factor), env=_mock_env(), ready=commands.MOCK_BANKID_READY
     )
 
 
