@@ -2,8 +2,8 @@
 
 - ``commands``: every command line, written once (``celery_worker`` builds the worker's for all of them);
 - ``processes``: ``start_process`` / ``run_command``, ``RunningProcess`` (readiness, output, CPU, stop with
-  its children), ``free_port``; what is still running at exit is stopped, and ``interruptible()`` makes
-  SIGTERM and SIGHUP unwind like Ctrl-C;
+  its children), ``Spare`` (the next one started while this one is used), ``free_port``; what is still
+  running at exit is stopped, and ``interruptible()`` makes SIGTERM and SIGHUP unwind like Ctrl-C;
 - ``group``: ``ProcessGroup``, processes started for one purpose (side by side) and stopped together;
 - ``servers``: ``PrivatePostgres``, ``ScratchDatabase``, ``PrivateRedis``;
 - ``procfs``: what /proc says about them (process trees, sessions, CPU seconds, RSS).
@@ -18,6 +18,7 @@ from .processes import (
     Interrupted,
     ProcessFailed,
     RunningProcess,
+    Spare,
     free_port,
     interruptible,
     port_open,
@@ -41,6 +42,7 @@ __all__ = [
     "ProcessGroup",
     "RunningProcess",
     "ScratchDatabase",
+    "Spare",
     "celery_beat",
     "celery_worker",
     "free_port",

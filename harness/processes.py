@@ -283,6 +283,27 @@ def run_command(args: Sequence[str], *, env: Mapping[str, str] | None = None, ti
     return result
 
 
+class Spare:
+    """A process started ahead of need, for tests that each want a fresh one (a fake whose state is its
+    own) without waiting seconds for it to start: ``take()`` returns a ready process, the caller's to
+    stop, and starts the next one while the caller uses it. ``start`` returns a process not yet waited
+    for (``start_process(..., wait=False)``)."""
+
+    def __init__(self, start: Callable[[], RunningProcess]) -> None:
+        self._start = start
+        self._next: RunningProcess | None = None
+
+    def take(self) -> RunningProcess:
+        process = (self._next or self._start()).wait_ready()
+        self._next = self._start()
+        return process
+
+    def close(self) -> None:
+        if self._next is not None:
+            self._next.stop()
+            self._next = None
+
+
 def stop_all(processes: Sequence[RunningProcess], timeout: float = 10) -> None:
     """SIGTERM to every one at once (newest first), then wait for each, bounded, SIGKILL what is left."""
     living = [process for process in reversed(processes) if process.alive()]
