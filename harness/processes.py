@@ -107,6 +107,7 @@ class RunningProcess:
     lines: list[str] = field(default_factory=list)
     log_path: Path | None = None
     readiness: Readiness = field(default_factory=Readiness)
+    stop_signal: int = signal.SIGTERM
 
     @property
     def pid(self) -> int:
@@ -134,10 +135,11 @@ class RunningProcess:
         return sum(process_cpu_seconds(pid) for pid in self.members())
 
     def terminate(self) -> None:
-        """SIGTERM to the process and everything it started (its process group)."""
+        """Its stop signal (SIGTERM unless started with another) to it and everything it started (its
+        process group)."""
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGTERM)
+                os.killpg(self.pid, self.stop_signal)
 
     def kill(self) -> None:
         """SIGKILL to the process and its descendants at once, as an OOM killer or a lost machine would."""
@@ -159,7 +161,7 @@ class RunningProcess:
         return self.process.returncode
 
     def stop(self, timeout: float = 10) -> int:
-        """Stop the process and everything it started (SIGTERM to its group, then SIGKILL)."""
+        """Stop the process and everything it started (its stop signal to its group, then SIGKILL)."""
         self.terminate()
         return self.wait_or_kill(timeout)
 
@@ -233,12 +235,14 @@ def start_process(
     log_path: Path | None = None,
     cwd: Path = BASE_DIR,
     wait: bool = True,
+    stop_signal: int = signal.SIGTERM,
 ) -> RunningProcess:
     """Start ``args`` in its own session in the project folder (``env``: the whole environment, or this
     process's) and return once it is ready, when given a way to tell: a line of output matching ``ready``
     (a regex; its named group ``url`` becomes ``RunningProcess.url``), ``wait_url`` answering HTTP,
     ``wait_port`` accepting connections. Stopped again if it does not get ready (ProcessFailed).
-    ``wait=False`` returns at once: call ``wait_ready()`` later, to start several processes side by side."""
+    ``wait=False`` returns at once: call ``wait_ready()`` later, to start several processes side by side.
+    ``stop_signal``: what ``stop()`` sends first (SIGKILL for a process whose shutdown nothing needs)."""
     log = open(log_path, "a") if log_path is not None else None  # noqa: SIM115 - the child keeps it
     process = subprocess.Popen(
         list(args),
@@ -259,6 +263,7 @@ def start_process(
         name=name or Path(str(args[0])).name,
         log_path=log_path,
         readiness=Readiness(ready, wait_url, wait_port, timeout),
+        stop_signal=stop_signal,
     )
     STARTED.append(running)
     if log is None:

@@ -3,6 +3,7 @@
 import os
 import re
 import secrets
+import signal
 import urllib.parse
 import urllib.request
 from http.cookiejar import CookieJar
@@ -60,7 +61,13 @@ def test_the_embedded_configuration_serves_pages_and_runs_tasks_on_a_real_worker
     )
     assert journal.stdout.split()[-3:] == ["sqlite", "wal", "IMMEDIATE"], journal.stdout
 
-    project_process(celery_worker(name="embedded", pool="solo"), env=env, ready=worker_ready("embedded"), timeout=60)
+    project_process(
+        celery_worker(name="embedded", pool="solo"),
+        env=env,
+        ready=worker_ready("embedded"),
+        timeout=60,
+        stop_signal=signal.SIGKILL,  # the test is over: even a cold shutdown waits out a 4 s file-broker poll
+    )
     ping = run_command(
         [*MANAGE, "shell", "-c", "from bevaka.celery import ping; print(ping.delay().get(timeout=30))"],
         env=env,

@@ -2,6 +2,7 @@
 development credentials; an SMS reaches the fake's phone and an e-mail the dev outbox."""
 
 import json
+import signal
 import time
 import urllib.request
 from pathlib import Path
@@ -27,7 +28,13 @@ def test_the_development_setup_sends_sms_to_the_fake_phone_and_mail_to_the_outbo
     env = {**embedded_env, "TWILIO_API_BASE_URL": f"http://127.0.0.1:{port}", "NOTIFICATIONS_RELAY_INTERVAL": "0.5"}
     assert run_command([*MANAGE, "migrate", "--noinput"], env=env).returncode == 0
     project_process([*MANAGE, "fake_twilio", "--port", str(port)], env=env, ready=r"fake_twilio listening on")
-    project_process(celery_worker(name="embedded", pool="solo"), env=env, ready=worker_ready("embedded"), timeout=60)
+    project_process(
+        celery_worker(name="embedded", pool="solo"),
+        env=env,
+        ready=worker_ready("embedded"),
+        timeout=60,
+        stop_signal=signal.SIGKILL,  # the test is over: even a cold shutdown waits out a 4 s file-broker poll
+    )
     project_process(celery_beat(), env=env, ready=r"beat: Starting")
     result = run_command([*MANAGE, "shell", "-c", QUEUE], env=env)
     assert result.returncode == 0, result.stdout
