@@ -13,17 +13,6 @@ def pytest_configure(config):
     raise_interrupted()
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items):
-    """Tests marked ``last`` run after all others (after pytest-django's own ordering).
-
-    After the worker-SIGKILL test, the e-mail sends of the notification pipeline tests in the same pytest
-    process became slow enough for their 4-second "worker lost" clock to fire; the cause is not found yet,
-    so nothing runs after it.
-    """
-    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
-
-
 @pytest.fixture
 def project_process():
     """Start project processes (harness.ProcessGroup.start: args, env, ready, wait_url, timeout …); every
