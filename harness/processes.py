@@ -310,7 +310,8 @@ class Spare:
 
 
 def stop_all(processes: Sequence[RunningProcess], timeout: float = 10) -> None:
-    """SIGTERM to every one at once (newest first), then wait for each, bounded, SIGKILL what is left."""
+    """Its stop signal to every one at once (newest first), then wait for each, bounded; SIGKILL what is
+    left."""
     living = [process for process in reversed(processes) if process.alive()]
     for process in living:
         process.terminate()
@@ -319,10 +320,15 @@ def stop_all(processes: Sequence[RunningProcess], timeout: float = 10) -> None:
             process.wait_or_kill(timeout)
 
 
+_OWNER = os.getpid()
+
+
 @atexit.register
 def _stop_leftovers() -> None:
-    """Nothing outlives the Python process that started it (a test run that was interrupted, a crash)."""
-    stop_all(STARTED, timeout=5)
+    """Nothing outlives the Python process that started it (a test run that was interrupted, a crash);
+    a forked child that inherited this handler leaves its parent's processes alone."""
+    if os.getpid() == _OWNER:
+        stop_all(STARTED, timeout=5)
 
 
 def _interrupt(signum, _frame) -> None:
