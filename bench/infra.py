@@ -1,5 +1,6 @@
 """What a benchmark run owns and must give back: its own database on the shared PostgreSQL server, a
-private redis-server, the project's processes, and the /proc readings of their CPU time and memory.
+private redis-server, the project's processes (started with the harness, their output in log files), and
+the /proc readings of their CPU time and memory.
 
 Everything started here is registered with a ``Stack`` and stopped by ``Stack.close()``, which the runner
 calls in a ``finally`` (also on Ctrl-C and SIGTERM). Every wait is a bounded poll.
@@ -10,101 +11,20 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+from harness import PrivateRedis, ProcessGroup, RunningProcess, ScratchDatabase
+from harness.procfs import process_cpu_seconds, rss_mb, sessions_members
 
 
 def say(message: str) -> None:
     """Progress goes to stderr; stdout stays free (the result is the JSON file)."""
     print(f"[bench {time.strftime('%H:%M:%S', time.gmtime())}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(check: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.1) -> None:
-    """Poll ``check`` until it is true; TimeoutError naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except Exception:  # noqa: S110 - not ready yet (connection refused and the like)
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not ready after {timeout:.0f} s")
-        time.sleep(interval)
-
-
-def port_open(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-        return True
-    return False
-
-
-# --- /proc readings ------------------------------------------------------------------------------------
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name is in parentheses and may hold spaces: split after the last ")".
-    return text[text.rindex(")") + 2 :].split()
-
-
-def process_cpu_seconds(pid: int, *, with_children: bool = True) -> float:
-    """User + system CPU of ``pid`` (plus its reaped children), in seconds; 0 when it is gone."""
-    fields = _stat(pid)
-    if fields is None:
-        return 0.0
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
-    if with_children:
-        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
-    return ticks / CLOCK_TICKS
-
-
-def sessions_members(session_ids: set[int]) -> dict[int, list[int]]:
-    """The live processes of each of these sessions (each process we start leads its own), in one pass
-    over /proc: a pass costs 2-4 ms of the bench process's CPU, and the monitor needs five sessions'."""
-    members: dict[int, list[int]] = {session_id: [] for session_id in session_ids}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat(int(entry))
-            if fields is not None and int(fields[3]) in members:
-                members[int(fields[3])].append(int(entry))
-    return members
-
-
-def session_members(session_id: int) -> list[int]:
-    return sessions_members({session_id})[session_id]
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def machine() -> dict:
@@ -129,56 +49,6 @@ def machine() -> dict:
     }
 
 
-# --- Processes -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Proc:
-    name: str
-    process: subprocess.Popen
-    log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def members(self) -> list[int]:
-        return session_members(self.pid) if self.alive() else []
-
-    def cpu_seconds(self) -> float:
-        return sum(process_cpu_seconds(pid) for pid in self.members())
-
-    def terminate(self) -> None:
-        """SIGTERM to the process and everything it started (its session's group)."""
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGTERM)
-
-    def wait_or_kill(self, timeout: float = 15) -> None:
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGKILL)
-            self.process.wait(5)
-        # Children that outlived their leader (a worker's pool processes) go too.
-        for pid in session_members(self.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
-    def stop(self, timeout: float = 15) -> None:
-        self.terminate()
-        self.wait_or_kill(timeout)
-
-    def tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-
 @dataclass
 class Stack:
     """The processes, private Redis and database of one run, and how to give them all back."""
@@ -187,102 +57,56 @@ class Stack:
     database_server: str  # postgres://user@host:port (no database)
     database_name: str = field(default_factory=lambda: f"bevaka_bench_{os.getpid()}")
     temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bevaka-bench-")))
-    procs: list[Proc] = field(default_factory=list)
-    redis: Proc | None = None
-    redis_port: int = 0
-    database_created: bool = False
+    redis: PrivateRedis | None = None
     _closed: bool = False
+
+    def __post_init__(self) -> None:
+        self.database = ScratchDatabase(self.database_server, self.database_name)
+        self.processes = ProcessGroup(log_dir=self.log_dir)
+
+    @property
+    def procs(self) -> list[RunningProcess]:
+        return self.processes.processes
 
     @property
     def database_url(self) -> str:
-        parts = urlsplit(self.database_server)
-        return urlunsplit((parts.scheme, parts.netloc, "/" + self.database_name, "", ""))
+        return self.database.url
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
-
-    def _admin_connection(self):
-        import psycopg
-
-        parts = urlsplit(self.database_server)
-        return psycopg.connect(urlunsplit((parts.scheme, parts.netloc, "/postgres", "", "")), autocommit=True)
+        assert self.redis is not None
+        return self.redis.url
 
     def create_database(self) -> None:
-        with self._admin_connection() as connection:
-            connection.execute(f'CREATE DATABASE "{self.database_name}"')
-        self.database_created = True
+        self.database.create()
         say(f"database {self.database_name} created")
 
     def drop_database(self) -> None:
-        if not self.database_created:
-            return
-        with self._admin_connection() as connection:
-            # Only our own database: FORCE ends the sessions still connected to it (ours).
-            connection.execute(f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)')
-        self.database_created = False
-        say(f"database {self.database_name} dropped")
+        if self.database.drop():
+            say(f"database {self.database_name} dropped")
 
     def start_redis(self) -> None:
-        self.redis_port = free_port()
-        redis_dir = self.temp_dir / "redis"
-        redis_dir.mkdir()
-        self.redis = self.start(
-            "redis",
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.redis_port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(redis_dir),
-            ],
-            env=os.environ.copy(),
-        )
-        wait_until(lambda: port_open(self.redis_port), timeout=15, what="private redis-server")
-        say(f"private redis-server on port {self.redis_port}")
+        self.redis = PrivateRedis(self.temp_dir / "redis", log_path=self.log_dir / "redis.log").start()
+        say(f"private redis-server on port {self.redis.port}")
 
-    def start(self, name: str, args: list[str], *, env: dict[str, str]) -> Proc:
-        log_path = self.log_dir / f"{name}.log"
-        log = open(log_path, "a")  # noqa: SIM115 - the child owns it; a restarted process appends
-        process = subprocess.Popen(
-            args,
-            cwd=BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        log.close()
-        proc = Proc(name=name, process=process, log_path=log_path)
-        self.procs.append(proc)
-        return proc
+    def start(self, name: str, args: list[str], *, env: dict[str, str]) -> RunningProcess:
+        """Start ``args`` now; its output goes to ``<log_dir>/<name>.log`` (a restarted one appends)."""
+        return self.processes.start(args, name=name, env=env)
 
-    def stop(self, proc: Proc) -> None:
-        proc.stop()
-        if proc in self.procs:
-            self.procs.remove(proc)
+    def stop(self, proc: RunningProcess) -> None:
+        self.processes.stop(proc, timeout=15)
 
     def close(self) -> None:
         """Stop every process (newest first), drop the database, remove the temp folder. Safe to repeat."""
         if self._closed:
             return
         self._closed = True
-        # All at once: SIGTERM to every process, then wait for each (bounded), SIGKILL what is left.
-        for proc in reversed(self.procs):
-            proc.terminate()
-        for proc in reversed(self.procs):
+        self.processes.close(timeout=15)
+        if self.redis is not None:
             try:
-                proc.wait_or_kill()
+                self.redis.stop()
             except Exception as error:
-                say(f"could not stop {proc.name}: {error}")
-        self.procs.clear()
+                say(f"could not stop redis: {error}")
         try:
             self.drop_database()
         except Exception as error:

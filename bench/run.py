@@ -21,7 +21,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .infra import BASE_DIR, Monitor, Stack, free_port, machine, port_open, say, wait_until
+from harness import BASE_DIR, commands, free_port, port_open, wait_until
+from harness.processes import raise_interrupted
+
+from .infra import Monitor, Stack, machine, say
 
 
 @dataclass
@@ -51,15 +54,6 @@ SIZES = {
     "quick": Sizes("quick", 2_000, 5_000, 100, 12, 10, 20, 1_000, 500, 90, 4, 10, 3, 2_000, 20_000, 30),
     "tiny": Sizes("tiny", 60, 100, 6, 5, 2, 2, 50, 30, 3, 2, 3, 1, 100, 1_000, 3),
 }
-
-
-class Interrupted(BaseException):
-    """SIGTERM or SIGHUP: a BaseException like KeyboardInterrupt, so that no scenario's error handling
-    takes it for a failed scenario and goes on with the next one."""
-
-
-def _on_signal(signum, _frame):
-    raise Interrupted(f"signal {signum}")
 
 
 def child_env(stack: Stack, **extra: str) -> dict[str, str]:
@@ -94,21 +88,17 @@ def child_env(stack: Stack, **extra: str) -> dict[str, str]:
     return env
 
 
-def _python() -> str:
-    return sys.executable
-
-
 def start_fakes(stack: Stack) -> None:
+    """Start the fake Twilio server and the SMTP sink; ``wait_fakes`` waits until they listen."""
     stack.procs_by_name["twilio"] = stack.start(
-        "fake_twilio",
-        [_python(), "manage.py", "fake_twilio", "--port", str(stack.ports["twilio"])],
-        env=child_env(stack),
+        "fake_twilio", commands.fake_twilio(port=stack.ports["twilio"]), env=child_env(stack)
     )
     stack.procs_by_name["smtp"] = stack.start(
-        "smtp_sink",
-        [_python(), "manage.py", "smtp_sink", "--port", str(stack.ports["smtp"]), "--quiet"],
-        env=child_env(stack),
+        "smtp_sink", commands.smtp_sink(port=stack.ports["smtp"], quiet=True), env=child_env(stack)
     )
+
+
+def wait_fakes(stack: Stack) -> None:
     wait_until(lambda: port_open(stack.ports["twilio"]), timeout=30, what="fake_twilio")
     wait_until(lambda: port_open(stack.ports["smtp"]), timeout=30, what="smtp_sink")
     say(f"fake Twilio on {stack.urls['twilio']}, SMTP sink on port {stack.ports['smtp']}")
@@ -123,25 +113,16 @@ WEBS = {"web": "bevaka.settings", "webhooks": "bevaka.settings_webhooks"}
 
 
 def start_web(stack: Stack) -> None:
+    """Start both gunicorns; ``wait_web`` waits until they listen."""
     for name, settings_module in WEBS.items():
         stack.procs_by_name[name] = stack.start(
             name,
-            [
-                _python(),
-                "-m",
-                "gunicorn",
-                "bevaka.wsgi:application",
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{stack.ports[name]}",
-                "--timeout",
-                "120",
-                "--graceful-timeout",
-                "5",
-            ],
+            commands.gunicorn(port=stack.ports[name], workers=2, timeout=120),
             env=child_env(stack, DJANGO_SETTINGS_MODULE=settings_module),
         )
+
+
+def wait_web(stack: Stack) -> None:
     for name in WEBS:
         wait_until(lambda name=name: port_open(stack.ports[name]), timeout=60, what=f"gunicorn ({name})")
     say(f"gunicorn (2 workers) on {stack.urls['web']}, and 2 more for status callbacks on {stack.urls['webhooks']}")
@@ -164,36 +145,19 @@ def start_workers(stack: Stack, only: tuple[str, ...] = (), **extra_env: str) ->
     for name, queue in started.items():
         stack.procs_by_name[name] = stack.start(
             name,
-            [
-                *stack.niced(),
-                _python(),
-                "-m",
-                "celery",
-                "-A",
-                "bevaka",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                str(stack.processes_for(queue)),
-                "--queues",
-                queue,
-                "--include",
-                "bench.tasks",
-                "--loglevel",
-                "WARNING",
-                "--without-gossip",
-                "--without-mingle",
-                "--hostname",
-                f"bench-{name}-{os.getpid()}@%h",
-            ],
+            commands.celery_worker(
+                name=f"bench-{name}-{os.getpid()}",
+                queues=[queue],
+                concurrency=stack.processes_for(queue),
+                include=["bench.tasks"],
+                loglevel="WARNING",
+                nice=stack.worker_nice,
+            ),
             env=env,
         )
     if not only:
         stack.procs_by_name["beat"] = stack.start(
-            "worker-beat",
-            [*stack.niced(), _python(), "-m", "celery", "-A", "bevaka", "beat", "--loglevel", "WARNING"],
-            env=env,
+            "worker-beat", commands.celery_beat(loglevel="WARNING", nice=stack.worker_nice), env=env
         )
     from bench import tasks
 
@@ -239,9 +203,6 @@ class BenchStack(Stack):
         self.worker_nice = int(os.environ.get("BENCH_WORKER_NICE", "10"))
         self._redis_client = None
 
-    def niced(self) -> list[str]:
-        return ["nice", "-n", str(self.worker_nice)] if self.worker_nice else []
-
     def processes_for(self, queue: str) -> int:
         return self.send_processes if queue == "send" else self.worker_processes
 
@@ -263,7 +224,9 @@ def run(sizes: Sizes, out: Path, only: frozenset[str] = frozenset()) -> dict:
         log_dir=log_dir,
         database_server=database_server(),
     )
-    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
+    # SIGTERM and SIGHUP raise harness.Interrupted, a KeyboardInterrupt: no scenario's error handling takes
+    # it for a failed scenario and goes on with the next one, and the ``finally`` gives everything back.
+    previous = raise_interrupted()
     monitor = None
     started = time.monotonic()
     try:
@@ -275,11 +238,15 @@ def run(sizes: Sizes, out: Path, only: frozenset[str] = frozenset()) -> dict:
         django.setup()
         from django.core.management import call_command
 
+        # What does not need the database starts while it is migrated, and the rest side by side: the
+        # run's set-up takes the slowest start, not the sum of them (no figure is measured meanwhile).
+        start_fakes(stack)
         call_command("migrate", "--noinput", verbosity=0)
         say("migrated")
-        start_fakes(stack)
         start_web(stack)
         start_workers(stack)
+        wait_fakes(stack)
+        wait_web(stack)
         from django.conf import settings
 
         monitor = Monitor(stack)
@@ -359,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"{args.size} run on {machine_info['cores']} cores, load {machine_info['load_average_at_start']}")
     try:
         run(SIZES[args.size], args.out, only)
-    except (KeyboardInterrupt, Interrupted) as stop:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM/SIGHUP as harness.Interrupted
         say(f"interrupted ({stop or 'Ctrl-C'}); everything stopped and removed")
         return 130
     return 0

@@ -19,7 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .infra import say, wait_until
+from harness import wait_until
+
+from .infra import say
 
 FINAL_OR_SENT = ("sent", "delivered", "failed", "cancelled")
 

@@ -1,6 +1,6 @@
 """``python -m chaos`` (``make chaos``): break the real stack on purpose and print what was lost.
 
-Starts a private stack (chaos/harness.py), runs the scenarios (chaos/scenarios.py), prints one table and
+Starts a private stack (chaos/stack.py, on the harness), runs the scenarios (chaos/scenarios.py), prints one table and
 writes ``var/chaos/latest.json`` as ``{"scenarios": [{"name", "expected", "delivered", "lost",
 "duplicates", "ambiguous_duplicates", "recovery_s", "details"}, …]}``. Exits 1 when a target is missed:
 lost = 0 everywhere, duplicates = 0 (ambiguous ones at most the sends in flight), nothing sent after a
@@ -15,7 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from .harness import BASE_DIR, Stack
+from harness import BASE_DIR
+
+from .stack import Stack
 
 COLUMNS = ("scenario", "expected", "delivered", "lost", "duplicates", "ambiguous", "recovery")
 

@@ -26,7 +26,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
-from .harness import CHAOS_SETTINGS, Stack
+from .stack import CHAOS_SETTINGS, Stack
 
 UNFINISHED = ("queued", "sending")
 

@@ -12,40 +12,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from harness import commands, free_port, start_process
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 OUT = BASE_DIR / "docs" / "screenshots"
 VIEWPORT = {"width": 1200, "height": 800}
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the web app exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer in {timeout} s")
 
 
 def main() -> None:
@@ -55,7 +31,7 @@ def main() -> None:
     var_dir = Path(tempfile.mkdtemp(prefix="bevaka-screenshots-"))
     for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ALLOWED_HOSTS"):
         os.environ.pop(name, None)
-    port = _free_port()
+    port = free_port()
     os.environ.update(
         DJANGO_SETTINGS_MODULE="bevaka.settings",
         DEBUG="true",
@@ -74,21 +50,13 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     call_command("seed_demo", verbosity=0)
 
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=BASE_DIR,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    base = f"http://127.0.0.1:{port}"
+    server = start_process(commands.runserver(port=port), wait_url=f"{base}/logga-in/", timeout=60)
     try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_for(f"{base}/logga-in/", server)
         OUT.mkdir(parents=True, exist_ok=True)
         _drive(base)
     finally:
-        server.terminate()
-        server.wait(10)
+        server.stop()
         shutil.rmtree(var_dir, ignore_errors=True)
     print(f"screenshots in {OUT}: {', '.join(sorted(p.name for p in OUT.glob('*.png')))}")
 

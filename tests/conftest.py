@@ -2,33 +2,23 @@ import os
 
 import pytest
 
-from tests.harness import RunningProcess, start_process
+from harness import ProcessGroup
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items):
-    """Tests marked ``last`` run after all others (after pytest-django's own ordering).
+def pytest_configure(config):
+    """SIGTERM (a CI time-out, a parent stopping the run) and SIGHUP unwind the run like Ctrl-C, so every
+    fixture stops the processes it started; harness stops whatever is left at exit."""
+    from harness.processes import raise_interrupted
 
-    After the worker-SIGKILL test, the e-mail sends of the notification pipeline tests in the same pytest
-    process became slow enough for their 4-second "worker lost" clock to fire; the cause is not found yet,
-    so nothing runs after it.
-    """
-    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+    raise_interrupted()
 
 
 @pytest.fixture
 def project_process():
-    """Start project processes with tests.harness.start_process; every one is stopped after the test."""
-    started: list[RunningProcess] = []
-
-    def start(*args, **kwargs) -> RunningProcess:
-        process = start_process(*args, **kwargs)
-        started.append(process)
-        return process
-
-    yield start
-    for process in reversed(started):
-        process.stop()
+    """Start project processes (harness.ProcessGroup.start: args, env, ready, wait_url, timeout …); every
+    one is stopped after the test."""
+    with ProcessGroup() as group:
+        yield group.start
 
 
 @pytest.fixture
@@ -47,19 +37,40 @@ def embedded_env(tmp_path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def demo(db):
-    """The demo world of DEMO.md, as seed_demo builds it: people by first name, companies by short name."""
+def _seed_demo() -> None:
     from django.core.management import call_command
 
+    with open(os.devnull, "w") as quiet:
+        call_command("seed_demo", stdout=quiet)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database with the personas of DEMO.md, seeded once rather than for each of the ~250 tests
+    that use ``demo``: each test's transaction is rolled back to them. Every test sees them, as every
+    database seeded by ``make run`` has them; a test making people of its own takes other personnummer."""
+    with django_db_blocker.unblock():
+        _seed_demo()
+
+
+@pytest.fixture
+def demo(db):
+    """The demo world of DEMO.md, as seed_demo builds it: people by first name, companies by short name.
+
+    Seeded once per test database (``django_db_setup``); a transactional test (``transactional_db``,
+    ``live_server``) may find it flushed by the one before, and then seeds it again."""
     from companies import demo as demo_world
     from companies.models import Company, User
 
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
-    people = {p.first_name.lower(): User.objects.get(personnummer=p.personnummer) for p in demo_world.PEOPLE}
-    people["exempelbolaget"] = Company.objects.get(org_number=demo_world.EXEMPELBOLAGET)
-    people["svenssons"] = Company.objects.get(org_number=demo_world.SVENSSONS_BYGG)
-    return type("Demo", (), people)
+    personnummers = [p.personnummer for p in demo_world.PEOPLE]
+    people = {user.personnummer: user for user in User.objects.filter(personnummer__in=personnummers)}
+    if len(people) < len(personnummers):
+        _seed_demo()
+        people = {user.personnummer: user for user in User.objects.filter(personnummer__in=personnummers)}
+    world = {p.first_name.lower(): people[p.personnummer] for p in demo_world.PEOPLE}
+    world["exempelbolaget"] = Company.objects.get(org_number=demo_world.EXEMPELBOLAGET)
+    world["svenssons"] = Company.objects.get(org_number=demo_world.SVENSSONS_BYGG)
+    return type("Demo", (), world)
 
 
 CHROMIUM_ARGS = [

@@ -117,8 +117,8 @@ HANDLER = CapturingHandler()
 
 
 def _new_process_output() -> list[Captured]:
-    """Lines that processes started by tests.harness printed since the last call."""
-    from tests import harness
+    """Lines that processes started by the harness printed since the last call."""
+    import harness
 
     captured = []
     for process in list(harness.STARTED):

@@ -3,13 +3,14 @@
 import os
 import re
 import secrets
+import signal
 import urllib.parse
 import urllib.request
 from http.cookiejar import CookieJar
 
 import pytest
 
-from tests.harness import CELERY, MANAGE, free_port, run_command
+from harness import MANAGE, celery_worker, free_port, run_command, worker_ready
 
 
 def test_production_settings_pass_the_deploy_check():
@@ -61,10 +62,11 @@ def test_the_embedded_configuration_serves_pages_and_runs_tasks_on_a_real_worker
     assert journal.stdout.split()[-3:] == ["sqlite", "wal", "IMMEDIATE"], journal.stdout
 
     project_process(
-        [*CELERY, "-A", "bevaka", "worker", "--pool", "solo", "--loglevel", "INFO"],
+        celery_worker(name="embedded", pool="solo"),
         env=env,
-        ready=r"celery@\S+ ready",
+        ready=worker_ready("embedded"),
         timeout=60,
+        stop_signal=signal.SIGKILL,  # the test is over: even a cold shutdown waits out a 4 s file-broker poll
     )
     ping = run_command(
         [*MANAGE, "shell", "-c", "from bevaka.celery import ping; print(ping.delay().get(timeout=30))"],

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from bench.run import database_server
-from tests.harness import BASE_DIR
+from harness import BASE_DIR
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.harness import BASE_DIR
+from harness import BASE_DIR
 
 pytestmark = pytest.mark.slow
 

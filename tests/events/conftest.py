@@ -17,10 +17,10 @@ from django.utils import timezone
 from agreements import services as agreement_services
 from events.models import SourceSystem
 from events.services import create_source_key, sign
+from harness import ProcessGroup
 from subscriptions import services as subscription_services
 from subscriptions.models import VerifiedContact
 from tests.agreements.conftest import make_evidence
-from tests.harness import CELERY, start_process
 from tests.notifications import conftest as notifications_conftest
 from tests.notifications.conftest import notification_settings, wait_for  # noqa: F401 - wait_for for the tests
 
@@ -137,40 +137,19 @@ class Pipeline:
     def __init__(self, env: dict[str, str], settings: dict[str, object]) -> None:
         self.env = env
         self.settings = settings
+        self.processes = ProcessGroup(env=env)
         self.worker = None
         self.beat = None
         self.workers_started = 0
 
-    def start_worker(self):
+    def start_worker(self, *, wait: bool = True):
         self.workers_started += 1
-        self.worker = start_process(
-            [
-                *CELERY,
-                "-A",
-                "bevaka",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                "2",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-n",
-                f"events-{os.getpid()}-{self.workers_started}@%h",
-            ],
-            env=self.env,
-            ready=r"events-\S+ ready",
-            timeout=60,
-        )
+        name = f"events-{os.getpid()}-{self.workers_started}"
+        self.worker = self.processes.worker(name=name, concurrency=2, heartbeat=False, wait=wait)
         return self.worker
 
     def stop(self) -> None:
-        for process in (self.beat, self.worker):
-            if process is not None:
-                process.stop()
+        self.processes.close()
 
 
 @pytest.fixture(scope="module")
@@ -198,10 +177,9 @@ def events_pipeline(django_db_setup, django_db_blocker, fake_twilio_server, smtp
     app.control.purge()  # leftovers of an earlier run in our own Redis db
     pipeline = Pipeline(env, values)
     try:
-        pipeline.start_worker()
-        pipeline.beat = start_process(
-            [*CELERY, "-A", "bevaka", "beat", "--loglevel", "INFO"], env=env, ready=r"beat: Starting", timeout=60
-        )
+        pipeline.start_worker(wait=False)
+        pipeline.beat = pipeline.processes.beat(wait=False)
+        pipeline.processes.wait_ready()
         yield pipeline
     finally:
         pipeline.stop()

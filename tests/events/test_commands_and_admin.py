@@ -16,8 +16,8 @@ from companies.staff import OPERATIONS_GROUP, SUPPORT_GROUP
 from events import fanout
 from events.models import Event, SourceKey
 from events.services import clean_events, record_events
+from harness import free_port
 from tests.factories import UserFactory
-from tests.harness import free_port
 
 from .conftest import EXPECTED_E_INVOICE, event
 

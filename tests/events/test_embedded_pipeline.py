@@ -4,12 +4,13 @@ the times they happened at — so *Skickade aviseringar* shows them (issue 18: t
 3 February 1901)."""
 
 import json
+import signal
 import time
 import urllib.request
 
 import pytest
 
-from tests.harness import CELERY, MANAGE, free_port, run_command
+from harness import MANAGE, celery_worker, free_port, run_command, worker_ready
 
 pytestmark = pytest.mark.slow
 
@@ -84,10 +85,11 @@ def test_events_become_alerts_stored_at_the_right_time_on_sqlite(embedded_env, p
     assert run_command([*MANAGE, "shell", "-c", SETUP], env=env).returncode == 0
     project_process([*MANAGE, "fake_twilio", "--port", str(port)], env=env, ready=r"fake_twilio listening on")
     project_process(
-        [*CELERY, "-A", "bevaka", "worker", "--pool", "solo", "--loglevel", "INFO"],
+        celery_worker(name="embedded-pipeline", pool="solo"),
         env=env,
-        ready=r"celery@\S+ ready",
+        ready=worker_ready("embedded-pipeline"),
         timeout=60,
+        stop_signal=signal.SIGKILL,  # the test is over: even a cold shutdown waits out a 4 s file-broker poll
     )
     recorded = _json(run_command([*MANAGE, "shell", "-c", RECORD], env=env))
     assert [status for status, _uuid in recorded] == ["accepted", "accepted", "duplicate"]

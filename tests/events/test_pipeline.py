@@ -148,7 +148,6 @@ def _pool_children(pid: int) -> list[int]:
     return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
 
 
-@pytest.mark.last
 def test_a_worker_killed_mid_fan_out_of_1000_recipients_loses_nothing_and_a_new_one_sends_each_once(
     live, client, source, fake_twilio, smtp_sink, record_property
 ):

@@ -9,8 +9,8 @@ import urllib.request
 
 import pytest
 
+from harness import ProcessGroup, commands, start_process
 from notifications.fakes.smtp_sink import SmtpSink
-from tests.harness import CELERY, MANAGE, start_process
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "test-twilio-auth-token"
@@ -96,19 +96,8 @@ class FakeTwilio:
 def start_fake_twilio() -> "FakeTwilio":
     """A fake Twilio process on a free port, with the test credentials."""
     process = start_process(
-        [
-            *MANAGE,
-            "fake_twilio",
-            "--port",
-            "0",
-            "--account-sid",
-            ACCOUNT_SID,
-            "--auth-token",
-            AUTH_TOKEN,
-            "--callback-delay-ms",
-            "20",
-        ],
-        ready=r"fake_twilio listening on (?P<url>http://127\.0\.0\.1:\d+)",
+        commands.fake_twilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, callback_delay_ms=20),
+        ready=commands.FAKE_TWILIO_READY,
     )
     return FakeTwilio(process)
 
@@ -211,30 +200,9 @@ def pipeline(django_db_setup, django_db_blocker, live_server, fake_twilio_server
         "CELERY_BEAT_SCHEDULE_FILENAME": str(tmp_path_factory.mktemp("beat") / "schedule"),
     }
     app.control.purge()  # leftovers of an earlier run in our own Redis db
-    worker = start_process(
-        [
-            *CELERY,
-            "-A",
-            "bevaka",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "2",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            f"notify-{os.getpid()}@%h",
-        ],
-        env=env,
-        ready=r"celery@\S+ ready|notify-\S+ ready",
-        timeout=60,
-    )
-    beat = start_process(
-        [*CELERY, "-A", "bevaka", "beat", "--loglevel", "INFO"], env=env, ready=r"beat: Starting", timeout=60
-    )
+    processes = ProcessGroup(env=env)
+    worker = processes.worker(name=f"notify-{os.getpid()}", concurrency=2, wait=False)
+    beat = processes.beat(wait=False)
+    processes.wait_ready()
     yield type("Pipeline", (), {"worker": worker, "beat": beat, "env": env, "settings": values})
-    beat.stop()
-    worker.stop()
+    processes.close()

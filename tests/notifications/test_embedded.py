@@ -2,13 +2,14 @@
 development credentials; an SMS reaches the fake's phone and an e-mail the dev outbox."""
 
 import json
+import signal
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.harness import CELERY, MANAGE, free_port, run_command
+from harness import MANAGE, celery_beat, celery_worker, free_port, run_command, worker_ready
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +29,13 @@ def test_the_development_setup_sends_sms_to_the_fake_phone_and_mail_to_the_outbo
     assert run_command([*MANAGE, "migrate", "--noinput"], env=env).returncode == 0
     project_process([*MANAGE, "fake_twilio", "--port", str(port)], env=env, ready=r"fake_twilio listening on")
     project_process(
-        [*CELERY, "-A", "bevaka", "worker", "--pool", "solo", "--loglevel", "INFO"],
+        celery_worker(name="embedded", pool="solo"),
         env=env,
-        ready=r"celery@\S+ ready",
+        ready=worker_ready("embedded"),
         timeout=60,
+        stop_signal=signal.SIGKILL,  # the test is over: even a cold shutdown waits out a 4 s file-broker poll
     )
-    project_process([*CELERY, "-A", "bevaka", "beat", "--loglevel", "INFO"], env=env, ready=r"beat: Starting")
+    project_process(celery_beat(), env=env, ready=r"beat: Starting")
     result = run_command([*MANAGE, "shell", "-c", QUEUE], env=env)
     assert result.returncode == 0, result.stdout
 

@@ -12,8 +12,8 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
+from harness import MANAGE
 from notifications.channels.sms import BaseUrlHttpClient
-from tests.harness import MANAGE
 
 from .conftest import ACCOUNT_SID, AUTH_TOKEN
 

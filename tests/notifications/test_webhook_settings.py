@@ -9,8 +9,8 @@ import pytest
 from django.urls import get_resolver
 
 from bevaka import settings_webhooks
+from harness import MANAGE, run_command
 from notifications.models import DeliveryStatus, SuspendedDestination
-from tests.harness import MANAGE, run_command
 
 from .conftest import callback
 

@@ -6,7 +6,7 @@ import subprocess
 
 import yaml
 
-from tests.harness import BASE_DIR
+from harness import BASE_DIR
 
 REQUIRED = {"SECRET_KEY": "dummy-secret", "POSTGRES_PASSWORD": "dummy-password", "TWILIO_AUTH_TOKEN": "dummy-token"}
 

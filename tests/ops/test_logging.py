@@ -15,7 +15,7 @@ from bevaka.observability import (
     mask_personal_data,
     request_id_var,
 )
-from tests.harness import CELERY, MANAGE, run_command
+from harness import MANAGE, celery_worker, run_command, worker_ready
 
 
 @pytest.fixture
@@ -120,24 +120,10 @@ def test_the_plain_format_is_there_for_development():
 @pytest.mark.slow
 def test_a_task_logs_with_its_task_id_and_the_request_id_that_published_it(project_process):
     queue = f"ops-logging-{uuid.uuid4().hex[:8]}"
+    name = f"ops-{uuid.uuid4().hex[:6]}"
+    # A queue of its own: tasks other tests left on the default queue must not stand in front.
     worker = project_process(
-        [
-            *CELERY,
-            "-A",
-            "bevaka",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "INFO",
-            "-n",
-            f"ops-{uuid.uuid4().hex[:6]}@%h",
-            # A queue of its own: tasks other tests left on the default queue must not stand in front.
-            "-Q",
-            queue,
-        ],
-        ready=r"ops-\S+ ready",
-        timeout=60,
+        celery_worker(name=name, pool="solo", queues=[queue]), ready=worker_ready(name), timeout=60
     )
     from bevaka.celery import ping
 

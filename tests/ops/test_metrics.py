@@ -9,9 +9,9 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from bevaka.metrics import HISTOGRAMS, observe, observe_many
+from harness import MANAGE, run_command
 from notifications.models import DeliveryStatus
 from notifications.ratelimit import redis_connection
-from tests.harness import MANAGE, run_command
 
 pytestmark = pytest.mark.django_db
 

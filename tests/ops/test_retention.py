@@ -12,8 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from audit import services as audit
 from audit.models import AuditEntry
 from events.retention import anonymise_old_records
+from harness import MANAGE, run_command
 from notifications.models import Delivery, DeliveryStatus
-from tests.harness import MANAGE, run_command
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
+from harness import MANAGE, run_command
 from notifications import ratelimit
-from tests.harness import MANAGE, run_command
 
 
 def test_the_cache_is_shared_by_every_process_through_redis():

@@ -3,7 +3,7 @@
 import ast
 import re
 
-from tests.harness import BASE_DIR
+from harness import BASE_DIR
 
 PACKAGES = ["bevaka", "companies", "agreements", "audit", "signing", "subscriptions", "notifications", "events"]
 ENV_METHODS = {"str", "bool", "int", "float", "list", "tuple", "dict", "json", "url", "db", "db_url", "cache", "path"}

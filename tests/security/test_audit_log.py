@@ -9,7 +9,7 @@ from django.db import DatabaseError, connection, connections, transaction
 
 from audit.models import AuditEntry, AuditSequence
 from audit.services import record
-from tests.harness import MANAGE, run_command
+from harness import MANAGE, run_command
 
 
 def _entries(n: int) -> list[AuditEntry]:

@@ -1,14 +1,10 @@
 import pytest
 
-from tests.harness import MANAGE
+from harness import Spare, commands, start_process
 
-
-def _start_mock(project_process, time_factor: float = 1.0):
-    return project_process(
-        [*MANAGE, "mock_bankid", "--port", "0", "--time-factor", str(time_factor)],
-        env=_mock_env(),
-        ready=r"mock_bankid listening on (?P<url>http://127\.0\.0\.1:\d+)",
-    )
+# One mock BankID started ahead per clock speed: each test still gets a fresh server of its own (orders
+# are the mock's state), without waiting a second or more for it to start.
+_SPARES: dict[float, Spare] = {}
 
 
 def _mock_env() -> dict[str, str]:
@@ -17,20 +13,34 @@ def _mock_env() -> dict[str, str]:
     return {**os.environ, "BANKID_PRODUCTION": "false"}
 
 
+def _start_mock(request, settings, time_factor: float = 1.0):
+    """A fresh mock BankID server on a free port, stopped after the test; the app's settings point at it."""
+    if time_factor not in _SPARES:
+        _SPARES[time_factor] = Spare(
+            lambda: start_process(
+                commands.mock_bankid(time_factor=time_factor),
+                env=_mock_env(),
+                ready=commands.MOCK_BANKID_READY,
+                wait=False,
+            )
+        )
+        request.config.add_cleanup(lambda: _SPARES.pop(time_factor).close())
+    process = _SPARES[time_factor].take()
+    request.addfinalizer(process.stop)
+    _point_at(settings, process.url)
+    return process
+
+
 @pytest.fixture
-def mock_bankid(project_process, settings):
+def mock_bankid(request, settings):
     """The mock BankID server as a real process on a free port; the app's settings point at it."""
-    process = _start_mock(project_process)
-    _point_at(settings, process.url)
-    return process
+    return _start_mock(request, settings)
 
 
 @pytest.fixture
-def fast_mock_bankid(project_process, settings):
+def fast_mock_bankid(request, settings):
     """The mock with its clock 60 times faster: the 30 s pick-up window is 0.5 s, 3 minutes are 3 s."""
-    process = _start_mock(project_process, time_factor=60)
-    _point_at(settings, process.url)
-    return process
+    return _start_mock(request, settings, time_factor=60)
 
 
 def _point_at(settings, url: str) -> None:

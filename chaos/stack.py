@@ -13,11 +13,8 @@ The machine's shared PostgreSQL and Redis are never touched: every process gets 
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import json
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -27,7 +24,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.harness import BASE_DIR, CELERY, MANAGE, RunningProcess, free_port, start_process
+import harness
+from harness import BASE_DIR, PrivatePostgres, PrivateRedis, ProcessGroup, RunningProcess, free_port
 
 ACCOUNT_SID = "AC" + "7" * 32
 AUTH_TOKEN = "chaos-fake-twilio-token"  # noqa: S105 - a fake server's token
@@ -51,139 +49,6 @@ CHAOS_SETTINGS = {
     "TWILIO_TIMEOUT": "2",
     "EMAIL_TIMEOUT": "5",
 }
-
-
-def _postgres_bin() -> Path:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
-    if not candidates:
-        raise RuntimeError("no PostgreSQL server binaries in /usr/lib/postgresql/*/bin (scripts/ensure-chaos.sh)")
-    return Path(candidates[-1]).parent
-
-
-def _as_postgres(args: list[str]) -> list[str]:
-    """Run as the postgres system user when we are root (initdb and postgres refuse to run as root)."""
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
-
-
-class PrivatePostgres:
-    """A throwaway PostgreSQL cluster: trust auth, loopback only, fsync off (nothing here must survive)."""
-
-    def __init__(self, root: Path) -> None:
-        self.bin = _postgres_bin()
-        self.folder = root / "postgres"
-        self.data = self.folder / "data"
-        self.log = self.folder / "server.log"
-        self.port = free_port()
-        self.folder.mkdir()
-        if os.geteuid() == 0:
-            entry = pwd.getpwnam("postgres")
-            os.chown(self.folder, entry.pw_uid, entry.pw_gid)
-        self.url = f"postgres://postgres@127.0.0.1:{self.port}/bevaka"
-
-    def _run(self, *args: str, timeout: float = 120) -> None:
-        result = subprocess.run(
-            _as_postgres([str(self.bin / args[0]), *args[1:]]),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            timeout=timeout,
-            check=False,
-            cwd="/",
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"{args[0]} failed:\n{result.stdout}\n{self._tail()}")
-
-    def _tail(self) -> str:
-        with contextlib.suppress(OSError):
-            return self.log.read_text()[-2000:]
-        return ""
-
-    def init(self) -> PrivatePostgres:
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
-        self.start()
-        self._run("createdb", "-h", str(self.folder), "-p", str(self.port), "-U", "postgres", "bevaka")
-        return self
-
-    def start(self) -> None:
-        options = (
-            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB"
-        )
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
-
-    def stop(self, mode: str = "fast") -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
-
-    def running(self) -> bool:
-        return (self.data / "postmaster.pid").exists()
-
-    def remove(self) -> None:
-        if self.running():
-            try:
-                self.stop("immediate")
-            except Exception:
-                with contextlib.suppress(Exception):
-                    pid = int((self.data / "postmaster.pid").read_text().split()[0])
-                    os.kill(pid, signal.SIGKILL)
-
-
-class PrivateRedis:
-    """A throwaway redis-server without persistence: a restart loses every queued message."""
-
-    def __init__(self, root: Path) -> None:
-        self.folder = root / "redis"
-        self.folder.mkdir()
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> PrivateRedis:
-        self.process = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.folder),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-            ],
-            stdout=(self.folder / "redis.log").open("a"),
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 20
-        import redis
-
-        while True:
-            try:
-                redis.Redis(port=self.port, socket_timeout=1).ping()
-                return self
-            except redis.RedisError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError("private redis-server did not start") from None
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
 
 def _json_request(url: str, payload=None, *, method: str | None = None, timeout: float = 10):
@@ -240,11 +105,6 @@ class FakeProviders:
         return counts
 
 
-def _interrupt(*_args) -> None:
-    """A SIGTERM (CI's timeout, a parent's stop) unwinds like Ctrl-C, so the stack removes everything."""
-    raise KeyboardInterrupt
-
-
 class Stack:
     """Everything a scenario breaks, on loopback. Use as a context manager."""
 
@@ -255,7 +115,7 @@ class Stack:
         self.root: Path | None = None
         self.postgres: PrivatePostgres | None = None
         self.redis: PrivateRedis | None = None
-        self.processes: list[RunningProcess] = []
+        self.processes = ProcessGroup()
         self.workers: list[RunningProcess | None] = []
         self.beat: RunningProcess | None = None
         self.web: RunningProcess | None = None
@@ -269,8 +129,8 @@ class Stack:
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def __enter__(self) -> Stack:
-        self._previous_sigterm = signal.getsignal(signal.SIGTERM)
-        signal.signal(signal.SIGTERM, _interrupt)
+        # A SIGTERM (CI's time-out, a parent's stop) unwinds like Ctrl-C, so the stack removes everything.
+        self._previous_signals = harness.processes.raise_interrupted()
         try:
             self.start()
         except BaseException:
@@ -286,9 +146,10 @@ class Stack:
         self.root.chmod(0o755)  # the postgres user must reach its folder inside
         started = time.monotonic()
         self.postgres = PrivatePostgres(self.root).init()
-        self.redis = PrivateRedis(self.root).start()
+        self.redis = PrivateRedis(self.root / "redis").start()
         self.say(f"chaos: private PostgreSQL on :{self.postgres.port}, Redis on :{self.redis.port}")
         web_port = free_port()
+        smtp_port = free_port()
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "CELERY_"))},
             **CHAOS_SETTINGS,
@@ -306,6 +167,7 @@ class Stack:
             "EVENTS_API_URL": f"http://127.0.0.1:{web_port}",
             "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
             "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(smtp_port),
             "BEVAKA_VAR_DIR": str(self.root / "var"),
             "CELERY_BEAT_SCHEDULE_FILENAME": str(self.root / "celerybeat-schedule"),
             "PYTHONUNBUFFERED": "1",
@@ -318,8 +180,12 @@ class Stack:
         for key, value in self.env.items():
             if key in CHAOS_SETTINGS or key.startswith(("TWILIO_", "EMAIL_", "PUBLIC_", "EVENTS_", "DEBUG", "ALLOWED")):
                 os.environ[key] = value
+        # The fakes start while the database is migrated; the web and the workers need both.
+        twilio = self.processes.fake_twilio(
+            env=self.env, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, callback_delay_ms=30, wait=False
+        )
         migrate = subprocess.run(
-            [*MANAGE, "migrate", "--noinput"],
+            harness.manage("migrate", "--noinput"),
             cwd=BASE_DIR,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -330,87 +196,35 @@ class Stack:
         )
         if migrate.returncode != 0:
             raise RuntimeError("migrate failed:\n" + migrate.stdout[-3000:])
-        twilio = self._start(
-            [
-                *MANAGE,
-                "fake_twilio",
-                "--port",
-                "0",
-                "--account-sid",
-                ACCOUNT_SID,
-                "--auth-token",
-                AUTH_TOKEN,
-                "--callback-delay-ms",
-                "30",
-            ],
-            ready=r"fake_twilio listening on (?P<url>http://127\.0\.0\.1:\d+)",
-        )
-        smtp_port = free_port()
-        smtp = self._start(
-            [*MANAGE, "smtp_sink", "--port", str(smtp_port), "--control-port", "0", "--quiet"],
-            ready=r"smtp_sink control on (?P<url>http://127\.0\.0\.1:\d+)",
-        )
-        smtp.wait_for_output(r"smtp_sink listening")
+        smtp = self.processes.smtp_sink(env=self.env, port=smtp_port, quiet=True)
+        self.processes.wait_ready()
         self.env["TWILIO_API_BASE_URL"] = twilio.url
-        self.env["EMAIL_PORT"] = str(smtp_port)
         os.environ["TWILIO_API_BASE_URL"] = twilio.url
         os.environ["EMAIL_PORT"] = str(smtp_port)
         self.providers = FakeProviders(twilio.url, smtp.url)
-        self.web = self._start(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "bevaka.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{web_port}",
-                "--workers",
-                "2",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "8",
-                "--timeout",
-                "60",
-                "--graceful-timeout",
-                "5",
-            ],
+        self.web = self.processes.start(
+            harness.commands.gunicorn(port=web_port, workers=2, threads=8, timeout=60),
+            name="web",
+            env=self.env,
             wait_url=f"http://127.0.0.1:{web_port}/api/v1/openapi.json",
             timeout=60,
+            wait=False,
         )
         self.workers = [None] * self.worker_count
         for index in range(self.worker_count):
-            self.start_worker(index)
-        self.start_beat()
+            self.start_worker(index, wait=False)
+        self.start_beat(wait=False)
+        self.processes.wait_ready()
         self.say(f"chaos: stack up in {time.monotonic() - started:.1f}s ({self.worker_count} workers and beat)")
 
-    def _start(self, args, **options) -> RunningProcess:
-        process = start_process(args, env=self.env, **options)
-        self.processes.append(process)
-        return process
-
-    def start_worker(self, index: int) -> RunningProcess:
+    def start_worker(self, index: int, *, wait: bool = True) -> RunningProcess:
         self._workers_started += 1
-        name = f"chaos{index}-{self._workers_started}"
-        worker = self._start(
-            [
-                *CELERY,
-                "-A",
-                "bevaka",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                str(self.concurrency),
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                f"{name}@%h",
-            ],
-            ready=rf"{name}@\S+ ready",
+        worker = self.processes.worker(
+            name=f"chaos{index}-{self._workers_started}",
+            env=self.env,
+            concurrency=self.concurrency,
             timeout=90,
+            wait=wait,
         )
         self.workers[index] = worker
         return worker
@@ -423,30 +237,16 @@ class Stack:
         for index in range(len(self.workers)):
             self.start_worker(index)
 
-    def start_beat(self) -> None:
-        self.beat = self._start([*CELERY, "-A", "bevaka", "beat", "--loglevel", "INFO"], ready=r"beat: Starting")
+    def start_beat(self, *, wait: bool = True) -> None:
+        self.beat = self.processes.beat(env=self.env, wait=wait)
 
     # -- faults ---------------------------------------------------------------------------------------------
-    @staticmethod
-    def _tree(pid: int) -> list[int]:
-        """``pid`` and its descendants."""
-        found, todo = [], [pid]
-        while todo:
-            current = todo.pop()
-            found.append(current)
-            for task in glob.glob(f"/proc/{current}/task/*/children"):
-                with contextlib.suppress(OSError):
-                    todo += [int(c) for c in Path(task).read_text().split()]
-        return found
-
     def kill_worker(self, index: int) -> None:
         """SIGKILL a worker's parent and pool children at once, as an OOM killer or a lost machine would."""
         worker = self.workers[index]
         if worker is None:
             return
-        for pid in self._tree(worker.process.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        worker.kill()
         worker.process.wait(20)
         self.workers[index] = None
 
@@ -468,25 +268,22 @@ class Stack:
 
     # -- teardown -------------------------------------------------------------------------------------------
     def close(self) -> None:
-        for process in reversed(self.processes):
-            with contextlib.suppress(Exception):
-                if process.alive():
-                    for pid in self._tree(process.process.pid)[1:]:
-                        with contextlib.suppress(ProcessLookupError):
-                            os.kill(pid, signal.SIGKILL)
-                process.stop(timeout=10)
-        self.processes.clear()
-        with contextlib.suppress(Exception):
+        self.processes.close()
+        try:
             from django.db import connections
 
             connections.close_all()
+        except Exception:  # noqa: S110 - Django may not be set up yet
+            pass
         if self.redis is not None:
-            with contextlib.suppress(Exception):
-                self.redis.stop()
+            self.redis.stop()
         if self.postgres is not None:
-            with contextlib.suppress(Exception):
+            try:
                 self.postgres.remove()
+            except Exception as error:
+                self.say(f"chaos: could not stop the private PostgreSQL: {error}")
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
-        if hasattr(self, "_previous_sigterm"):
-            signal.signal(signal.SIGTERM, self._previous_sigterm)
+        if hasattr(self, "_previous_signals"):
+            for number, handler in self._previous_signals.items():
+                signal.signal(number, handler)
