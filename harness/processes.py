@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .procfs import process_cpu_seconds, process_tree, session_members
+from .procfs import process_cpu_seconds, process_tree, running_session_members, session_members
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -158,6 +158,10 @@ class RunningProcess:
         for pid in session_members(self.pid):  # a pool child that outlived its parent
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        # A signalled process takes a moment to exit: "stopped" means gone, not signalled.
+        deadline = time.monotonic() + 5
+        while running_session_members(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
         return self.process.returncode
 
     def stop(self, timeout: float = 10) -> int:

@@ -51,6 +51,11 @@ def session_members(session_id: int) -> list[int]:
     return sessions_members({session_id})[session_id]
 
 
+def running_session_members(session_id: int) -> list[int]:
+    """The session's processes that have not exited (a zombie waiting for its new parent has)."""
+    return [pid for pid in session_members(session_id) if (fields := _stat(pid)) is not None and fields[0] != "Z"]
+
+
 def process_cpu_seconds(pid: int, *, with_children: bool = True) -> float:
     """User + system CPU of ``pid`` (plus its reaped children), in seconds; 0 when it is gone."""
     fields = _stat(pid)
