@@ -120,8 +120,7 @@ def retry_deliveries(*, delivery_ids: Iterable[int]) -> int:
     Deliveries to a suspended destination are not retried: lift the suspension first.
     """
     now = timezone.now()
-    failed = Delivery.objects.select_for_update().filter(pk__in=list(delivery_ids), status=DeliveryStatus.FAILED)
-    failed = list(failed)
+    failed = list(Delivery.objects.select_for_update().filter(pk__in=list(delivery_ids), status=DeliveryStatus.FAILED))
     suspended = suspensions_of({(d.channel, d.destination) for d in failed})
     ids = [d.pk for d in failed if (d.channel, d.destination) not in suspended]
     count = Delivery.objects.filter(pk__in=ids).update(
