@@ -19,6 +19,7 @@ Labels carry channels and statuses only, never anything about a person.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 from collections.abc import Iterable
 
@@ -31,6 +32,8 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from bevaka.http import client_ip
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +146,18 @@ def queue_depths() -> dict[str, int]:
     return {"celery": sum(1 for _ in folder.glob("*.msg")) if folder.is_dir() else 0}
 
 
+def relay_backlog() -> dict[str, int]:
+    """Deliveries the relay has to act on now: queued and due, or sending past their deadline (one query)."""
+    from notifications.models import Delivery, DeliveryStatus
+
+    return Delivery.objects.filter(
+        status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING], next_attempt_at__lte=timezone.now()
+    ).aggregate(
+        due=Count("id", filter=Q(status=DeliveryStatus.QUEUED)),
+        overdue_sending=Count("id", filter=Q(status=DeliveryStatus.SENDING)),
+    )
+
+
 class BevakaCollector:
     """Computes the gauges at scrape time from PostgreSQL and the broker; reads the histograms from Redis."""
 
@@ -162,20 +177,14 @@ class BevakaCollector:
                 deliveries.add_metric([channel, status], counts.get((channel, status), 0))
         yield deliveries
 
-        now = timezone.now()
-        backlog = Delivery.objects.filter(
-            status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING], next_attempt_at__lte=now
-        ).aggregate(
-            due=Count("id", filter=Q(status=DeliveryStatus.QUEUED)),
-            overdue=Count("id", filter=Q(status=DeliveryStatus.SENDING)),
-        )
+        backlog = relay_backlog()
         relay = GaugeMetricFamily(
             "bevaka_relay_backlog",
             "Deliveries the relay has to act on: queued and due, or sending past their deadline.",
             labels=["kind"],
         )
         relay.add_metric(["due"], backlog["due"])
-        relay.add_metric(["overdue_sending"], backlog["overdue"])
+        relay.add_metric(["overdue_sending"], backlog["overdue_sending"])
         yield relay
         yield GaugeMetricFamily(
             "bevaka_events_unfanned",
@@ -200,22 +209,48 @@ class BevakaCollector:
                 log.warning("could not read the latency histograms")
 
 
-def _authorised(request) -> bool:
+def _address_allowed(request) -> bool:
+    networks = settings.METRICS_ALLOWED
+    address = client_ip(request)
+    if not networks or not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(network, strict=False) for network in networks)
+
+
+def scrape_refusal(request) -> HttpResponse | None:
+    """None when this request may read the monitoring endpoints (/metrics, /statusz), else the refusal.
+
+    Allowed: the bearer token METRICS_TOKEN, or a client address in METRICS_ALLOWED (addresses or CIDRs,
+    the client as ``bevaka.http.client_ip`` sees it). With neither set the endpoints are open only with
+    DEBUG (``make run``); in production they answer no one, and ``check --deploy`` says so (bevaka.checks).
+    """
     token = settings.METRICS_TOKEN
-    if not token:
-        return True
-    given = request.headers.get("Authorization", "")
-    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    if token:
+        given = request.headers.get("Authorization", "")
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return None
+    if _address_allowed(request):
+        return None
+    if not token and not settings.METRICS_ALLOWED and settings.DEBUG:
+        return None
+    if token:
+        response = HttpResponse("unauthorised\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse("forbidden\n", status=403, content_type="text/plain")
 
 
 @never_cache
 @require_GET
 def metrics(request):
-    """Prometheus' text format; 401 without the bearer token when METRICS_TOKEN is set."""
-    if not _authorised(request):
-        response = HttpResponse("unauthorised\n", status=401, content_type="text/plain")
-        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return response
+    """Prometheus' text format; 401 without the bearer token when METRICS_TOKEN is set (scrape_refusal)."""
+    refusal = scrape_refusal(request)
+    if refusal is not None:
+        return refusal
     registry = CollectorRegistry(auto_describe=False)
     registry.register(BevakaCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

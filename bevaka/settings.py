@@ -43,6 +43,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if 
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    "bevaka",  # the project's own system checks (bevaka/checks.py)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -319,7 +320,7 @@ CELERY_BEAT_SCHEDULE["notifications-relay"] = {
     "schedule": NOTIFICATIONS_RELAY_INTERVAL,
     "options": {"expires": max(NOTIFICATIONS_RELAY_INTERVAL * 3, 5)},
 }
-# Load balancers probe /healthz over plain HTTP inside the network.
+# Load balancers and orchestrators probe /livez, /readyz (and its old name /healthz) over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [*globals().get("SECURE_REDIRECT_EXEMPT", []), r"^healthz$"]
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
 
@@ -366,10 +367,11 @@ STORAGES = {
         else "whitenoise.storage.CompressedStaticFilesStorage"
     },
 }
-# /metrics for Prometheus (bevaka/metrics.py). With a token set, scrapes must send
-# "Authorization: Bearer <token>"; without one, anyone who reaches the endpoint reads it (counts only).
+# /metrics and /statusz answer the bearer token METRICS_TOKEN or the addresses/CIDRs in METRICS_ALLOWED;
+# with neither, only with DEBUG (bevaka/metrics.py; `check --deploy` warns).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$"]
+METRICS_ALLOWED = env.list("METRICS_ALLOWED", default=[])
+SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$", r"^(livez|readyz|statusz)$"]
 # Data retention: deliveries and events older than this are anonymised (destination, texts, reference,
 # provider ids and errors) by a daily beat task; the audit log is kept as it is. Never shorter than the
 # 90 days of alert history that Mina bevakningar shows.

@@ -114,3 +114,11 @@ def test_settings_come_from_the_environment_only_and_the_web_uses_the_real_smtp_
         assert environment["EMAIL_HOST"] == "mailpit"
         assert environment["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
         assert "env_file" not in services[name]
+
+
+def test_the_web_containers_are_healthy_only_when_readyz_answers_200():
+    """/readyz, not /statusz (a stopped worker must not take the web out); urlopen raises on a 503."""
+    services = resolved()["services"]
+    for name in ("web", "webhooks"):
+        check = " ".join(services[name]["healthcheck"]["test"])
+        assert "/readyz" in check and "503" not in check and "HTTPError" not in check, name

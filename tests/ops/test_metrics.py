@@ -17,6 +17,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
+def scraper_address(settings):
+    """The test client's address (127.0.0.1) may scrape, as a Prometheus server in METRICS_ALLOWED would."""
+    settings.METRICS_ALLOWED = ["127.0.0.1"]
+
+
+@pytest.fixture(autouse=True)
 def fresh_histograms():
     """Forget the histograms in this test run's Redis database (only our own keys)."""
     redis = redis_connection()
