@@ -1,19 +1,24 @@
 """Prometheus metrics at /metrics, correct whichever process or machine is scraped.
 
-Web, workers and beat are separate processes, often on separate machines, so nothing here lives in one
-process's memory:
+Web, workers and beat are separate processes, often on separate machines, so two kinds of figures:
 
-- **Counts are computed at scrape time** from where the truth is: deliveries by channel and status, the
-  relay's backlog and unfanned events from PostgreSQL (three aggregate queries), the Celery queue depth
-  from the broker (Redis list lengths). Any web instance gives the same answer.
-- **Latency histograms are observed where they happen** (the fan-out in a worker, the provider's answer
-  in a worker) and kept in Redis: each observation is one pipelined HINCRBY on its bucket, so every
-  worker on every machine adds to the same series, and a scrape reads them back. Losing Redis resets
-  them, which Prometheus reads as a counter reset. prometheus_client's multiprocess mode was not used:
-  its files are per machine, so a scrape of one web machine would miss the workers on the others.
-  Without Redis (``make run`` on embedded defaults) histograms are not recorded.
+- **Cluster-wide, the same from every web instance** (this module):
+  - *counts computed at scrape time* from where the truth is: deliveries by channel and status, the relay's
+    backlog and unfanned events from PostgreSQL (three aggregate queries), the Celery queue depth from the
+    broker (Redis list lengths);
+  - *counters and latency histograms recorded where things happen* (tasks, sends, provider errors,
+    rate-limit waits, signing orders, throttling; the fan-out's and the provider's latency) and kept in
+    Redis. ``count()`` only adds to a dict in memory; ``flush()`` writes what was counted in one pipelined
+    round trip at the end of each Celery task and of each request that counted something, so a send batch
+    costs one round trip, not one per delivery, and no database query. Every worker on every machine adds
+    to the same series; a scrape reads them back. Losing Redis resets them, which Prometheus reads as a
+    counter reset. Without Redis (``make run`` on embedded defaults) they are not recorded.
+- **Per web instance** (``bevaka/http_metrics.py``): HTTP requests and their latency, counted on every
+  request without a network round trip, by prometheus_client in its multiprocess mode under gunicorn.
 
-Labels carry channels and statuses only, never anything about a person.
+prometheus_client's multiprocess mode is not used for the first kind: its files are per machine, so a scrape
+of one web machine would miss the workers on the others. Labels carry task names, channels, statuses and
+kinds only, never anything about a person.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import threading
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -30,14 +36,15 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from bevaka import http_metrics
 from bevaka.http import client_ip
 
 log = logging.getLogger(__name__)
 
-BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
 HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "bevaka_fanout_latency_seconds": (
         "From an event's arrival to its alert deliveries being created (queueing plus the fan-out).",
@@ -47,8 +54,70 @@ HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
         "From an event's arrival to the provider (Twilio, the SMTP server) accepting one of its alerts.",
         ("channel",),
     ),
+    "bevaka_celery_task_duration_seconds": ("Run time of Celery tasks, by task name.", ("task",)),
+}
+COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "bevaka_celery_tasks_total": (
+        "Celery tasks run, by task name and outcome (success, failure, retry).",
+        ("task", "outcome"),
+    ),
+    "bevaka_delivery_outcomes_total": (
+        "What send attempts ended in, by channel: sent, retry, failed, ambiguous (waiting for the provider's "
+        "callback), cancelled (rule 6, suspension), rate_limited or no_token (tried again, not an attempt).",
+        ("channel", "outcome"),
+    ),
+    "bevaka_provider_errors_total": (
+        "Errors from the provider (Twilio, the SMTP server), by channel and kind: permanent, transient, "
+        "ambiguous, unexpected.",
+        ("channel", "kind"),
+    ),
+    "bevaka_rate_limit_waits_total": ("Sends that waited for a token of their channel's rate limit.", ("channel",)),
+    "bevaka_rate_limit_wait_seconds_total": ("Seconds sends waited for rate-limit tokens.", ("channel",)),
+    "bevaka_signing_orders_total": (
+        "Signing and login orders that ended, by kind (sign, auth) and outcome (complete, failed, cancelled).",
+        ("kind", "outcome"),
+    ),
+    "bevaka_throttle_blocks_total": ("Blocks started after too many failed attempts, by scope.", ("scope",)),
+    "bevaka_throttle_refusals_total": ("Attempts refused while their key was blocked, by scope.", ("scope",)),
 }
 _PREFIX = "bevaka:metrics"
+_pending_lock = threading.Lock()
+_pending: dict[tuple[str, tuple[str, ...]], float] = {}
+
+
+def count(name: str, amount: float = 1, **labels: object) -> None:
+    """Add to a cluster-wide counter (declared in COUNTERS). In memory only: ``flush()`` writes it."""
+    key = (name, tuple(str(labels[label]) for label in COUNTERS[name][1]))
+    with _pending_lock:
+        _pending[key] = _pending.get(key, 0) + amount
+
+
+def has_pending() -> bool:
+    return bool(_pending)
+
+
+def flush(observations: dict[str, list[tuple[float, dict[str, str]]]] | None = None) -> None:
+    """Write the counts made since the last flush, and these histogram observations, to Redis in one round
+    trip. Never raises: when Redis cannot take them the counts are kept for the next flush."""
+    global _pending
+    with _pending_lock:
+        counts, _pending = _pending, {}
+    if not settings.REDIS_URL or not (counts or observations):
+        return
+    try:
+        from notifications.ratelimit import redis_connection
+
+        pipe = redis_connection().pipeline(transaction=False)
+        for (name, values), amount in counts.items():
+            pipe.hincrbyfloat(f"{_PREFIX}:{name}", "|".join(values), amount)
+        for name, observed in (observations or {}).items():
+            _add_observations(pipe, name, observed)
+        pipe.execute()
+    except Exception:
+        log.warning("could not record %d metric series; keeping the counts for the next try", len(counts))
+        with _pending_lock:
+            for key, amount in counts.items():
+                _pending[key] = _pending.get(key, 0) + amount
 
 
 def _series_key(name: str, label_values: tuple[str, ...]) -> str:
@@ -65,6 +134,18 @@ def observe_many(name: str, observations: Iterable[tuple[float, dict[str, str]]]
     round trip per delivery). Never raises."""
     if not settings.REDIS_URL:
         return
+    try:
+        from notifications.ratelimit import redis_connection
+
+        pipe = redis_connection().pipeline(transaction=False)
+        if _add_observations(pipe, name, observations):
+            pipe.execute()
+    except Exception:
+        log.warning("could not record metric %s", name)
+
+
+def _add_observations(pipe, name: str, observations: Iterable[tuple[float, dict[str, str]]]) -> bool:
+    """Queue the Redis commands that add these observations to the histogram ``name``; whether there were any."""
     label_names = HISTOGRAMS[name][1]
     totals: dict[tuple[str, ...], dict[str, float]] = {}
     for seconds, labels in observations:
@@ -74,23 +155,24 @@ def observe_many(name: str, observations: Iterable[tuple[float, dict[str, str]]]
         series[bucket] = series.get(bucket, 0) + 1
         series["count"] += 1
         series["sum"] += max(0.0, seconds)
-    if not totals:
-        return
-    try:
-        from notifications.ratelimit import redis_connection
+    for values, series in totals.items():
+        key = _series_key(name, values)
+        pipe.sadd(f"{_PREFIX}:{name}:series", "|".join(values))
+        for field, amount in series.items():
+            if field == "sum":
+                pipe.hincrbyfloat(key, field, amount)
+            else:
+                pipe.hincrby(key, field, int(amount))
+    return bool(totals)
 
-        pipe = redis_connection().pipeline(transaction=False)
-        for values, series in totals.items():
-            key = _series_key(name, values)
-            pipe.sadd(f"{_PREFIX}:{name}:series", "|".join(values))
-            for field, amount in series.items():
-                if field == "sum":
-                    pipe.hincrbyfloat(key, field, amount)
-                else:
-                    pipe.hincrby(key, field, int(amount))
-        pipe.execute()
-    except Exception:
-        log.warning("could not record metric %s", name)
+
+def _counters(redis) -> Iterable[CounterMetricFamily]:
+    for name, (documentation, label_names) in COUNTERS.items():
+        family = CounterMetricFamily(name, documentation, labels=label_names)
+        for series, amount in sorted(redis.hgetall(f"{_PREFIX}:{name}").items()):
+            values = series.decode().split("|") if label_names else []
+            family.add_metric(values, float(amount))
+        yield family
 
 
 def _histograms(redis) -> Iterable[HistogramMetricFamily]:
@@ -204,9 +286,11 @@ class BevakaCollector:
             from notifications.ratelimit import redis_connection
 
             try:
-                yield from _histograms(redis_connection())
+                redis = redis_connection()
+                yield from _histograms(redis)
+                yield from _counters(redis)
             except Exception:
-                log.warning("could not read the latency histograms")
+                log.warning("could not read the counters and histograms in Redis")
 
 
 def _address_allowed(request) -> bool:
@@ -251,6 +335,8 @@ def metrics(request):
     refusal = scrape_refusal(request)
     if refusal is not None:
         return refusal
+    flush()  # this process's own counts first
     registry = CollectorRegistry(auto_describe=False)
     registry.register(BevakaCollector())
+    http_metrics.collect_into(registry)
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

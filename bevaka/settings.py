@@ -353,6 +353,7 @@ FORMAT_MODULE_PATH = ["bevaka.formats"]
 # A request id on every request and log line (first, so that it covers everything after it); static files
 # served by whitenoise right after SecurityMiddleware (HTTPS redirect and HSTS come first).
 MIDDLEWARE.insert(0, "bevaka.observability.RequestIdMiddleware")
+MIDDLEWARE.insert(0, "bevaka.http_metrics.HttpMetricsMiddleware")  # outermost: counts every answer
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware"
 )
