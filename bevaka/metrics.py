@@ -27,6 +27,7 @@ import hmac
 import ipaddress
 import logging
 import threading
+import time
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -245,7 +246,8 @@ class BevakaCollector:
 
     def collect(self):
         from events.models import Event
-        from notifications.models import Channel, Delivery, DeliveryStatus
+        from notifications.liveness import seconds_since_task_consumed
+        from notifications.models import Channel, Delivery, DeliveryStatus, Purpose
 
         deliveries = GaugeMetricFamily(
             "bevaka_deliveries", "Deliveries (SMS, e-mail) by channel and status, now.", labels=["channel", "status"]
@@ -268,6 +270,27 @@ class BevakaCollector:
         relay.add_metric(["due"], backlog["due"])
         relay.add_metric(["overdue_sending"], backlog["overdue_sending"])
         yield relay
+        pending = GaugeMetricFamily(
+            "bevaka_deliveries_pending",
+            "Deliveries not sent yet (queued or sending), by purpose: alert, verification (codes), notice.",
+            labels=["purpose"],
+        )
+        waiting = dict(
+            Delivery.objects.filter(status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING])
+            .order_by()
+            .values_list("purpose")
+            .annotate(n=Count("id"))
+        )
+        for purpose in Purpose.values:
+            pending.add_metric([purpose], waiting.get(purpose, 0))
+        yield pending
+        since = seconds_since_task_consumed()
+        if since is not None:
+            yield GaugeMetricFamily(
+                "bevaka_worker_last_task_timestamp_seconds",
+                "When a worker last started a task (Unix time; beat's relays keep a live worker busy).",
+                value=time.time() - since,
+            )
         yield GaugeMetricFamily(
             "bevaka_events_unfanned",
             "Events received but not fanned out into deliveries yet.",

@@ -45,12 +45,14 @@ def test_the_pages_and_the_api_are_not_served_there(client, path):
     assert client.get(path).status_code == 404
 
 
-def test_healthz_answers_there(client):
-    assert client.get("/healthz").status_code in (200, 503)
+def test_the_health_endpoints_answer_there(client):
+    for path in ("/livez", "/readyz", "/healthz"):
+        assert client.get(path).status_code == 200, path
 
 
-def test_it_runs_only_the_request_id_and_security_middleware():
+def test_it_runs_only_the_http_metrics_request_id_and_security_middleware():
     assert settings_webhooks.MIDDLEWARE == [
+        "bevaka.http_metrics.HttpMetricsMiddleware",
         "bevaka.observability.RequestIdMiddleware",
         "django.middleware.security.SecurityMiddleware",
     ]
