@@ -12,12 +12,13 @@ from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from bevaka.env import settings_env
 from bevaka.observability import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("BEVAKA_VAR_DIR", default=str(BASE_DIR / "var")))
 
-env = environ.Env()
+env = settings_env()  # every NAME also as NAME_FILE (Docker/Kubernetes secrets; bevaka/env.py)
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -96,6 +97,8 @@ TEMPLATES = [
 
 # --- Database ----------------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'bevaka.sqlite3'}")}
+# The password apart from the URL, so that it can come from a secrets file (DATABASE_PASSWORD_FILE).
+DATABASES["default"]["PASSWORD"] = env.str("DATABASE_PASSWORD", default=DATABASES["default"].get("PASSWORD", ""))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) write to the embedded database: WAL lets readers go on
     # while one writes, and IMMEDIATE takes the write lock at BEGIN instead of failing mid-transaction.
