@@ -69,6 +69,13 @@ screenshots: install
 	bash scripts/ensure-chromium.sh
 	$(BIN)/python scripts/screenshots.py
 
+## make restore-drill: pg_dump -Fc of DATABASE_URL's database, restored into a fresh database, checked there
+## (verify_audit_log, verify_evidence when installed, the signed content's hashes), then dropped
+## (scripts/restore_drill.py, docs/OPERATIONS.md). RESTORE_DRILL_CHECKS names the check commands.
+restore-drill: install
+	bash scripts/ensure-services.sh
+	$(BIN)/python scripts/restore_drill.py
+
 ## make chaos: break the real stack on purpose (private PostgreSQL and Redis), print lost/duplicates per
 ## scenario, write var/chaos/latest.json and the table into docs/RELIABILITY.md. About 10 minutes.
 chaos: install
