@@ -35,6 +35,9 @@ DURATION = Histogram(
 )
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"  # static files, redirects before routing, 404s: no URL pattern matched
+# (view, method, status) → its counter and histogram: ``labels()`` cost two thirds of the 29 µs a request's
+# counting took in multiprocess mode (7 µs without it). Bounded by the routes × methods × statuses.
+_series: dict[tuple[str, str, int], tuple] = {}
 
 
 def collect_into(registry: CollectorRegistry) -> None:
@@ -59,8 +62,14 @@ class HttpMetricsMiddleware:
         match = getattr(request, "resolver_match", None)
         view = (match.view_name or match._func_path) if match is not None else UNMATCHED
         method = request.method if request.method in METHODS else "other"
-        REQUESTS.labels(view, method, str(response.status_code)).inc()
-        DURATION.labels(view, method).observe(time.perf_counter() - started)
+        series = _series.get((view, method, response.status_code))
+        if series is None:
+            series = _series[view, method, response.status_code] = (
+                REQUESTS.labels(view, method, str(response.status_code)),
+                DURATION.labels(view, method),
+            )
+        series[0].inc()
+        series[1].observe(time.perf_counter() - started)
         from bevaka import metrics
 
         if metrics.has_pending():
