@@ -129,3 +129,9 @@ def test_the_image_installs_the_production_lock_with_hashes_on_a_pinned_base_as_
     assert "requirements/dev.txt" not in dockerfile and "[dev]" not in dockerfile
     users = re.findall(r"^USER (\S+)$", dockerfile, re.MULTILINE)
     assert users and users[-1] not in {"root", "0"}
+
+
+def test_the_secrets_folder_stays_out_of_the_image_and_the_repository():
+    ignored = (BASE_DIR / ".dockerignore").read_text().splitlines()
+    assert "secrets" in ignored
+    assert "/secrets/" in (BASE_DIR / ".gitignore").read_text().splitlines()
