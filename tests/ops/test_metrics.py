@@ -242,3 +242,27 @@ def test_a_throttling_block_and_the_refusals_after_it_are_counted(client):
     samples = scrape(client)  # the request's end wrote what this process counted
     assert value(samples["bevaka_throttle_blocks"], scope="ops-test") == 1
     assert value(samples["bevaka_throttle_refusals"], scope="ops-test") == 1
+
+
+def test_signing_orders_are_counted_by_kind_and_outcome(client, demo):
+    from signing.models import SignatureOrder, SigningMethod
+    from signing.services import _finish, cancel_signature
+
+    def order() -> SignatureOrder:
+        return SignatureOrder.objects.create(
+            user=demo.anna,
+            method=SigningMethod.BANKID_MOBILE,
+            purpose="agreement.connect",
+            visible_text="Avtal",
+            content_sha256="0" * 64,
+            return_url="/",
+            end_user_ip="192.0.2.10",
+            nonce="n",
+            expires_at="2030-01-01T00:00:00Z",
+        )
+
+    cancel_signature(order_id=order().pk, user=demo.anna)
+    _finish(order(), SignatureOrder.Status.FAILED, "RFA22")
+    samples = scrape(client)["bevaka_signing_orders"]
+    assert value(samples, kind="sign", outcome="cancelled") == 1
+    assert value(samples, kind="sign", outcome="failed") == 1
