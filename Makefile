@@ -4,14 +4,31 @@ VENV := .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format services check messages screenshots chaos bench bench-quick
+.PHONY: install lock run test lint format services check messages screenshots chaos bench bench-quick restore-drill
 
-$(STAMP): pyproject.toml
+## The lock files (uv pip compile --generate-hashes; docs/OPERATIONS.md says why uv): requirements/base.txt is
+## what production runs (the Dockerfile), requirements/dev.txt adds the development and test tools, pinned to
+## the same versions. `make install` installs exactly those, every file checked against its hash, then the
+## project itself without dependencies; tests/ops/test_lock.py fails when pyproject.toml and the locks disagree.
+LOCKS := requirements/base.txt requirements/dev.txt
+PIP := $(BIN)/pip --disable-pip-version-check
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 --quiet
+
+$(STAMP): pyproject.toml $(LOCKS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP) install --quiet --require-hashes -r requirements/dev.txt
+	$(PIP) install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## make lock: bring the lock files in line with pyproject.toml (keeps every pin it can; UPGRADE=1 renews them
+## all). Seconds, not minutes: uv resolves against PyPI without building anything.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(PIP) install --quiet 'uv>=0.5'
+	$(UV_COMPILE) $(if $(UPGRADE),--upgrade) -o requirements/base.txt
+	$(UV_COMPILE) $(if $(UPGRADE),--upgrade) --extra dev -c requirements/base.txt -o requirements/dev.txt
 
 ## make run: the web app on http://127.0.0.1:8000 with every background process, on embedded defaults.
 run: install
@@ -37,6 +54,7 @@ services:
 	bash scripts/ensure-gettext.sh
 	bash scripts/ensure-docker-compose.sh
 	bash scripts/ensure-chaos.sh
+	bash scripts/ensure-promtool.sh
 
 ## make messages: regenerate the English catalogues from the Swedish source strings and compile them.
 ## New strings arrive untranslated (no fuzzy guesses); translate them in the .po files, then run it again.
@@ -50,6 +68,13 @@ messages: install
 screenshots: install
 	bash scripts/ensure-chromium.sh
 	$(BIN)/python scripts/screenshots.py
+
+## make restore-drill: pg_dump -Fc of DATABASE_URL's database, restored into a fresh database, checked there
+## (verify_audit_log, verify_evidence when installed, the signed content's hashes), then dropped
+## (scripts/restore_drill.py, docs/OPERATIONS.md). RESTORE_DRILL_CHECKS names the check commands.
+restore-drill: install
+	bash scripts/ensure-services.sh
+	$(BIN)/python scripts/restore_drill.py
 
 ## make chaos: break the real stack on purpose (private PostgreSQL and Redis), print lost/duplicates per
 ## scenario, write var/chaos/latest.json and the table into docs/RELIABILITY.md. About 10 minutes.

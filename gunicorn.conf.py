@@ -10,6 +10,29 @@ worse (638/249 ms sync, 1432/597 ms gthread), so the default stays the sync work
 """
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 threads = int(os.environ.get("WEB_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"
+
+# HTTP metrics in prometheus_client's multiprocess mode (bevaka/http_metrics.py): a folder of this server's
+# own, set here, before any worker imports prometheus_client (it reads the variable on import), emptied
+# at start (counts of an earlier server would be added to ours) and removed at exit when we made it.
+_made_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _made_metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bevaka-metrics-")
+for _stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+    _stale.unlink()
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    if _made_metrics_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

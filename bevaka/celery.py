@@ -1,5 +1,6 @@
 import logging
 import os
+import time
 
 from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_process_init
@@ -42,6 +43,27 @@ def warm_up_worker_process(**kwargs) -> None:
     for code, _name in settings.LANGUAGES:
         with translation.override(code):
             resolver.reverse_dict  # noqa: B018 - populates the map for this language
+
+
+_task_started: dict[str, float] = {}
+
+
+@task_prerun.connect(dispatch_uid="bevaka.metrics_task_started")
+def _task_started_at(task_id=None, **kwargs) -> None:
+    _task_started[task_id] = time.perf_counter()
+
+
+@task_postrun.connect(dispatch_uid="bevaka.metrics_task_finished")
+def _record_task(task_id=None, task=None, state=None, **kwargs) -> None:
+    """Count the task by name and outcome with its run time, and write everything it counted, in one round
+    trip to Redis (bevaka/metrics.py)."""
+    from bevaka import metrics
+
+    started = _task_started.pop(task_id, None)
+    name = getattr(task, "name", "unknown")
+    metrics.count("bevaka_celery_tasks_total", task=name, outcome=str(state or "unknown").lower())
+    observed = {"bevaka_celery_task_duration_seconds": [(time.perf_counter() - started, {"task": name})]}
+    metrics.flush(observed if started is not None else None)
 
 
 # Logging through Django's LOGGING (JSON, masked), the task id on every line, the request id carried along.

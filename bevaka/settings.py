@@ -12,12 +12,13 @@ from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from bevaka.env import settings_env
 from bevaka.observability import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("BEVAKA_VAR_DIR", default=str(BASE_DIR / "var")))
 
-env = environ.Env()
+env = settings_env()  # every NAME also as NAME_FILE (Docker/Kubernetes secrets; bevaka/env.py)
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -43,6 +44,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if 
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    "bevaka",  # the project's own system checks (bevaka/checks.py)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -95,6 +97,8 @@ TEMPLATES = [
 
 # --- Database ----------------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'bevaka.sqlite3'}")}
+# The password apart from the URL, so that it can come from a secrets file (DATABASE_PASSWORD_FILE).
+DATABASES["default"]["PASSWORD"] = env.str("DATABASE_PASSWORD", default=DATABASES["default"].get("PASSWORD", ""))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) write to the embedded database: WAL lets readers go on
     # while one writes, and IMMEDIATE takes the write lock at BEGIN instead of failing mid-transaction.
@@ -319,7 +323,7 @@ CELERY_BEAT_SCHEDULE["notifications-relay"] = {
     "schedule": NOTIFICATIONS_RELAY_INTERVAL,
     "options": {"expires": max(NOTIFICATIONS_RELAY_INTERVAL * 3, 5)},
 }
-# Load balancers probe /healthz over plain HTTP inside the network.
+# Load balancers and orchestrators probe /livez, /readyz (and its old name /healthz) over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [*globals().get("SECURE_REDIRECT_EXEMPT", []), r"^healthz$"]
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(VAR_DIR / "celerybeat-schedule"))
 
@@ -352,6 +356,7 @@ FORMAT_MODULE_PATH = ["bevaka.formats"]
 # A request id on every request and log line (first, so that it covers everything after it); static files
 # served by whitenoise right after SecurityMiddleware (HTTPS redirect and HSTS come first).
 MIDDLEWARE.insert(0, "bevaka.observability.RequestIdMiddleware")
+MIDDLEWARE.insert(0, "bevaka.http_metrics.HttpMetricsMiddleware")  # outermost: counts every answer
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware"
 )
@@ -366,10 +371,11 @@ STORAGES = {
         else "whitenoise.storage.CompressedStaticFilesStorage"
     },
 }
-# /metrics for Prometheus (bevaka/metrics.py). With a token set, scrapes must send
-# "Authorization: Bearer <token>"; without one, anyone who reaches the endpoint reads it (counts only).
+# /metrics and /statusz answer the bearer token METRICS_TOKEN or the addresses/CIDRs in METRICS_ALLOWED;
+# with neither, only with DEBUG (bevaka/metrics.py; `check --deploy` warns).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$"]
+METRICS_ALLOWED = env.list("METRICS_ALLOWED", default=[])
+SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$", r"^(livez|readyz|statusz)$"]
 # Data retention: deliveries and events older than this are anonymised (destination, texts, reference,
 # provider ids and errors) by a daily beat task; the audit log is kept as it is. Never shorter than the
 # 90 days of alert history that Mina bevakningar shows.

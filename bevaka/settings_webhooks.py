@@ -14,11 +14,16 @@ from .settings import *  # noqa: F403
 from .settings import DATABASES, MIDDLEWARE
 
 ROOT_URLCONF = "bevaka.urls_webhooks"
-# The request id (and its log line), and the security headers and HTTPS redirect of every answer.
+# The HTTP metrics, the request id (and its log line), and the security headers and HTTPS redirect of every answer.
 MIDDLEWARE = [
     name
     for name in MIDDLEWARE
-    if name in ("bevaka.observability.RequestIdMiddleware", "django.middleware.security.SecurityMiddleware")
+    if name
+    in (
+        "bevaka.http_metrics.HttpMetricsMiddleware",
+        "bevaka.observability.RequestIdMiddleware",
+        "django.middleware.security.SecurityMiddleware",
+    )
 ]
 
 # Server-side binding, each statement prepared on its first use: a callback is one of the same two

@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
 from agreements.urls import service_urlpatterns
+from bevaka.health import urlpatterns as health_urlpatterns
 from bevaka.metrics import metrics
 from notifications.dashboard import dashboard
 
@@ -20,4 +21,5 @@ urlpatterns = [
     path("", include("subscriptions.urls")),
     path("", include("events.urls")),
     path("metrics", metrics, name="metrics"),
+    *health_urlpatterns,
 ]

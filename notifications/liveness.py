@@ -1,4 +1,4 @@
-"""Worker liveness: "a worker consumed a task recently", recorded by the worker, read by /healthz.
+"""Worker liveness: "a worker consumed a task recently", recorded by the worker, read by /statusz (bevaka/health.py).
 
 A Celery worker can stall after a Redis reconnect while its process lives, so a process check is not
 enough. Every task a worker starts stamps the time (in Redis, or a file under VAR_DIR without Redis); beat

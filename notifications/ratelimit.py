@@ -10,6 +10,8 @@ import time
 
 from django.conf import settings
 
+from bevaka import metrics
+
 _RESERVE = """
 local rate = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
@@ -82,4 +84,6 @@ def acquire(channel: str, *, max_wait: float | None = None) -> None:
     if wait < 0:
         raise RateLimited(channel)
     if wait > 0:
+        metrics.count("bevaka_rate_limit_waits_total", channel=channel)
+        metrics.count("bevaka_rate_limit_wait_seconds_total", wait, channel=channel)
         time.sleep(wait)

@@ -24,8 +24,10 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from bevaka import metrics
+
 from . import purposes
-from .channels import ChannelError, get_channel
+from .channels import AMBIGUOUS, PERMANENT, ChannelError, get_channel
 from .models import Delivery, DeliveryStatus
 from .outcomes import Accepted, Stop, cancel, record_failure, record_sent, retry_later
 from .ratelimit import RateLimited, acquire
@@ -66,6 +68,7 @@ def send_deliveries(*, delivery_ids: Iterable[int]) -> None:
     for delivery in claimed:
         if delivery.pk in stops:
             cancel(delivery, stops[delivery.pk])
+            metrics.count("bevaka_delivery_outcomes_total", channel=delivery.channel, outcome="cancelled")
         else:
             to_send.append(delivery)
     if not to_send:
@@ -74,19 +77,29 @@ def send_deliveries(*, delivery_ids: Iterable[int]) -> None:
     for delivery, outcome in zip(to_send, _provider_sends(to_send, checked_at), strict=True):
         if isinstance(outcome, Accepted):
             sent.append((delivery, outcome))
+            result = "sent"
         elif isinstance(outcome, Stop):
             cancel(delivery, outcome)
+            result = "cancelled"
         elif isinstance(outcome, RateLimited):
             retry_later(delivery, ChannelError("local rate limit", kind="transient"), count_attempt=False)
+            result = "rate_limited"
         elif isinstance(outcome, _NoToken):
             log.warning("delivery %s: no rate-limit token (%s); retrying later", delivery.pk, outcome)
             retry_later(delivery, ChannelError("rate limit unavailable", kind="transient"), count_attempt=False)
+            result = "no_token"
         elif isinstance(outcome, ChannelError):
             record_failure(delivery, outcome)
+            metrics.count("bevaka_provider_errors_total", channel=delivery.channel, kind=outcome.kind)
+            result = {PERMANENT: "failed", AMBIGUOUS: "ambiguous"}.get(outcome.kind, "retry")
         else:
             # A bug or a misconfiguration: keep the delivery and try again later rather than lose it.
             log.error("delivery %s: unexpected error while sending", delivery.pk, exc_info=outcome)
             retry_later(delivery, ChannelError(f"unexpected {type(outcome).__name__}", kind="transient"))
+            metrics.count("bevaka_provider_errors_total", channel=delivery.channel, kind="unexpected")
+            result = "retry"
+        # In memory only; written with the task's other counts after it (bevaka/metrics.py).
+        metrics.count("bevaka_delivery_outcomes_total", channel=delivery.channel, outcome=result)
     record_sent(sent)
 
 

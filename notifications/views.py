@@ -1,4 +1,4 @@
-"""Twilio's status webhook, /healthz, and the development outbox."""
+"""Twilio's status webhook and the development outbox (the health endpoints: bevaka/health.py)."""
 
 import email
 import email.policy
@@ -6,8 +6,7 @@ import logging
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
-from django.http import Http404, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -16,7 +15,6 @@ from twilio.request_validator import RequestValidator
 
 from bevaka.db import skip_connection_health_check
 
-from .liveness import seconds_since_task_consumed
 from .services import record_sms_status
 
 log = logging.getLogger(__name__)
@@ -45,49 +43,6 @@ def twilio_status_callback(request, delivery_id: int):
         error_code=request.POST.get("ErrorCode", ""),
     )
     return HttpResponse(status=200)
-
-
-def _database_ok() -> bool:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return True
-    except Exception:
-        return False
-
-
-def _broker_ok() -> bool:
-    from bevaka.celery import app
-
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-        return True
-    except Exception:
-        return False
-
-
-@never_cache
-@require_GET
-def healthz(request):
-    """JSON health for load balancers and monitoring: database, broker, and a worker consuming tasks.
-
-    200 when all three are fine, 503 otherwise. "Worker" means a task was started within
-    NOTIFICATIONS_WORKER_STALE_SECONDS (beat's relay runs every few seconds), not that a process exists.
-    """
-    since = seconds_since_task_consumed()
-    worker_ok = since is not None and since <= settings.NOTIFICATIONS_WORKER_STALE_SECONDS
-    checks = {"database": _database_ok(), "broker": _broker_ok(), "worker": worker_ok}
-    body = {
-        "status": "ok" if all(checks.values()) else "fail",
-        "database": "ok" if checks["database"] else "fail",
-        "broker": "ok" if checks["broker"] else "fail",
-        "worker": {
-            "status": "ok" if worker_ok else "fail",
-            "last_task_seconds_ago": None if since is None else round(since, 1),
-        },
-    }
-    return JsonResponse(body, status=200 if all(checks.values()) else 503)
 
 
 def _outbox_messages(limit: int = 50) -> list[dict]:

@@ -21,6 +21,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from bevaka import metrics
+
 from . import rfa
 from .bankid import BankIDClient, BankIDError, b64, certificate_policy, signed_data_from_signature
 from .models import SecurityToken, SignatureEvidence, SignatureOrder, SigningMethod
@@ -73,6 +75,8 @@ def _cancel_pending(queryset) -> None:
         updated = SignatureOrder.objects.filter(pk=order.pk, status=Status.PENDING).update(
             status=Status.CANCELLED, message_code="RFA3", finished_at=timezone.now()
         )
+        if updated:
+            metrics.count("bevaka_signing_orders_total", kind=order.kind, outcome=Status.CANCELLED)
         if updated and order.order_ref:
             _cancel_at_bankid(order.order_ref)
 
@@ -274,6 +278,7 @@ def _finish(order: SignatureOrder, status: str, message_code: str, *, hint: str 
         order.hint_code = hint
     order.finished_at = timezone.now()
     order.save()
+    metrics.count("bevaka_signing_orders_total", kind=order.kind, outcome=status)
 
 
 def _complete_bankid(order: SignatureOrder, completion: dict) -> None:

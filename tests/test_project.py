@@ -21,6 +21,7 @@ def test_production_settings_pass_the_deploy_check():
         "SECRET_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "bank.example",
         "SECURE_COOKIES": "true",
+        "METRICS_TOKEN": secrets.token_urlsafe(32),  # without it (or METRICS_ALLOWED) bevaka.W001 warns
     }
     env.pop("SECURE_SSL_REDIRECT")
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

@@ -28,6 +28,8 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import ngettext
 
+from bevaka import metrics
+
 from .models import AttemptCounter
 
 
@@ -84,6 +86,7 @@ def check(*, limit: Limit, key: object) -> None:
     )
     until = blocked.values_list("blocked_until", flat=True).first()
     if until is not None:
+        metrics.count("bevaka_throttle_refusals_total", scope=limit.scope)
         raise Blocked(until)
 
 
@@ -101,6 +104,8 @@ def record_failure(*, limit: Limit, key: object) -> int:
             counter.failures, counter.blocked_until, counter.window_started_at = 0, None, now
         counter.failures += 1
         if counter.failures >= limit.max_failures:
+            if counter.blocked_until is None:
+                metrics.count("bevaka_throttle_blocks_total", scope=limit.scope)
             counter.blocked_until = now + limit.block
         counter.save(update_fields=["failures", "blocked_until", "window_started_at", "updated_at"])
     return max(0, limit.max_failures - counter.failures)

@@ -24,6 +24,7 @@ def histogram_counts(client) -> dict[tuple[str, tuple], float]:
 
 
 def test_a_fan_out_and_a_sent_alert_record_their_latencies(client, world, source, send_settings):
+    send_settings.METRICS_ALLOWED = ["127.0.0.1"]  # the test client's address, as Prometheus' would be
     redis = redis_connection()
     for key in redis.scan_iter("bevaka:metrics:*"):
         redis.delete(key)

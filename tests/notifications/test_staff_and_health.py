@@ -1,13 +1,11 @@
-"""The admin for deliveries (support reads, operations retries), /healthz and the dev outbox."""
-
-import time
+"""The admin for deliveries (support reads, operations retries) and the dev outbox (tests/ops/test_health.py:
+the health endpoints)."""
 
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from companies.staff import OPERATIONS_GROUP, SUPPORT_GROUP
-from notifications.liveness import record_task_consumed
 from notifications.models import Delivery, DeliveryStatus
 from tests.factories import CompanyFactory, UserFactory
 
@@ -96,37 +94,6 @@ def test_the_admin_never_shows_a_verification_code(client):
     assert "481516" not in page.content.decode()
 
 
-def test_healthz_reports_database_broker_and_a_worker_that_consumed_a_task_recently(client, settings):
-    record_task_consumed()
-    response = client.get(reverse("healthz"))
-    body = response.json()
-    assert response.status_code == 200, body
-    assert body["database"] == "ok" and body["broker"] == "ok" and body["worker"]["status"] == "ok"
-
-
-def test_healthz_fails_when_no_worker_consumed_a_task_recently(client, settings):
-    record_task_consumed()
-    time.sleep(0.2)
-    settings.NOTIFICATIONS_WORKER_STALE_SECONDS = 0.1
-    response = client.get(reverse("healthz"))
-    assert response.status_code == 503
-    assert response.json()["worker"]["status"] == "fail"
-
-
-def test_healthz_fails_when_the_broker_is_unreachable(client, settings):
-    from bevaka.celery import app
-
-    record_task_consumed()
-    previous = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    try:
-        response = client.get(reverse("healthz"))
-    finally:
-        app.conf.broker_url = previous
-    assert response.status_code == 503
-    assert response.json()["broker"] == "fail"
-
-
 def test_the_dev_outbox_exists_only_in_debug(client, settings):
     settings.DEBUG = False
     assert client.get(reverse("dev-outbox")).status_code == 404
@@ -151,10 +118,3 @@ def test_the_dev_outbox_lists_mail_sent_with_the_outbox_backend(client, settings
     content = page.content.decode()
     assert "Nytt ärende hos Exempelbolaget" in content
     assert "Logga in i banken för att läsa det." in content
-
-
-def test_healthz_answers_over_plain_http_even_when_https_is_enforced(client, settings):
-    settings.SECURE_SSL_REDIRECT = True
-    record_task_consumed()
-    assert client.get(reverse("healthz")).status_code == 200
-    assert client.get(reverse("help")).status_code == 301

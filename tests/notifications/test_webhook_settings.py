@@ -45,19 +45,24 @@ def test_the_pages_and_the_api_are_not_served_there(client, path):
     assert client.get(path).status_code == 404
 
 
-def test_healthz_answers_there(client):
-    assert client.get("/healthz").status_code in (200, 503)
+def test_the_health_endpoints_answer_there(client):
+    for path in ("/livez", "/readyz", "/healthz"):
+        assert client.get(path).status_code == 200, path
 
 
-def test_it_runs_only_the_request_id_and_security_middleware():
+def test_it_runs_only_the_http_metrics_request_id_and_security_middleware():
     assert settings_webhooks.MIDDLEWARE == [
+        "bevaka.http_metrics.HttpMetricsMiddleware",
         "bevaka.observability.RequestIdMiddleware",
         "django.middleware.security.SecurityMiddleware",
     ]
 
 
 def test_its_routes_are_the_webs_own_at_the_same_paths():
-    web = {p.pattern.name: (str(p.pattern), p.callback) for p in get_resolver("notifications.urls").url_patterns}
+    web = {
+        p.pattern.name: (str(p.pattern), p.callback) for p in get_resolver("bevaka.urls").url_patterns if p.pattern.name
+    }
+    web.update({p.pattern.name: (str(p.pattern), p.callback) for p in get_resolver("notifications.urls").url_patterns})
     for route in get_resolver(settings_webhooks.ROOT_URLCONF).url_patterns:
         assert web[route.name] == (str(route.pattern), route.callback)
 

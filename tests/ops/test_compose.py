@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import yaml
 
@@ -37,10 +38,51 @@ def test_docker_compose_config_validates_with_the_required_variables_set():
     assert result.returncode == 0, result.stderr
 
 
-def test_docker_compose_refuses_to_run_without_the_secrets():
-    result = compose("config", "-q", env={"POSTGRES_PASSWORD": "x", "TWILIO_AUTH_TOKEN": "y"})
-    assert result.returncode != 0
-    assert "set SECRET_KEY" in result.stderr
+def test_secrets_come_from_files_made_by_make_secrets_never_from_plain_environment_values(tmp_path):
+    folder = tmp_path / "secrets"
+    made = subprocess.run(
+        ["bash", str(BASE_DIR / "scripts" / "make-secrets.sh")],
+        env={**os.environ, "BEVAKA_SECRETS": str(folder)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    result = compose("config", env={"BEVAKA_SECRETS": str(folder)})
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    for name, secret in config["secrets"].items():
+        path = Path(secret["file"])
+        assert path.parent == folder and path.exists(), name
+        assert path.stat().st_size > 1 or name == "email_host_password", name  # mailpit needs no password
+    for name in ("web", "webhooks", "worker", "sender", "beat", "migrate", "twilio"):
+        environment = config["services"][name]["environment"]
+        plain = {"SECRET_KEY", "TWILIO_AUTH_TOKEN", "METRICS_TOKEN", "SIGNING_TOKEN_KEY", "EMAIL_HOST_PASSWORD"}
+        assert plain & set(environment) == set(), name
+        assert "@" not in environment["DATABASE_URL"].replace("bevaka@postgres", ""), name  # no password in it
+        for key, value in environment.items():
+            if key.endswith("_FILE"):
+                secret = Path(value).name
+                assert value == f"/run/secrets/{secret}" and secret in _secret_names(config["services"][name]), (
+                    name,
+                    key,
+                )
+    postgres = config["services"]["postgres"]
+    assert "POSTGRES_PASSWORD" not in postgres["environment"]
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    # Run again, the files stay as they are.
+    before = {path.name: path.read_text() for path in folder.iterdir()}
+    subprocess.run(
+        ["bash", str(BASE_DIR / "scripts" / "make-secrets.sh")],
+        env={**os.environ, "BEVAKA_SECRETS": str(folder)},
+        check=True,
+        capture_output=True,
+    )
+    assert {path.name: path.read_text() for path in folder.iterdir()} == before
+
+
+def _secret_names(service: dict) -> set[str]:
+    return {entry["source"] if isinstance(entry, dict) else entry for entry in service.get("secrets", [])}
 
 
 def test_it_has_every_part_of_the_deployment_each_with_a_healthcheck():
@@ -114,3 +156,11 @@ def test_settings_come_from_the_environment_only_and_the_web_uses_the_real_smtp_
         assert environment["EMAIL_HOST"] == "mailpit"
         assert environment["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
         assert "env_file" not in services[name]
+
+
+def test_the_web_containers_are_healthy_only_when_readyz_answers_200():
+    """/readyz, not /statusz (a stopped worker must not take the web out); urlopen raises on a 503."""
+    services = resolved()["services"]
+    for name in ("web", "webhooks"):
+        check = " ".join(services[name]["healthcheck"]["test"])
+        assert "/readyz" in check and "503" not in check and "HTTPError" not in check, name

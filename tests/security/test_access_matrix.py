@@ -45,7 +45,9 @@ RULES: dict[str, Rule] = {
     "logout": public("ends the visitor's own session and nothing else", get=False),
     "switch-language": public("sets the visitor's language cookie and the user's own preference", get=False),
     "help": public("the bank's public help text", post=False),
-    "healthz": public("the load balancer's probe: database, broker, worker up or down; no customer data", post=False),
+    "livez": public("the orchestrator's probe: answers that the process answers, nothing more", post=False),
+    "readyz": public("the load balancer's probe: database and broker up or down; no customer data", post=False),
+    "healthz": public("the old name of readyz", post=False),
     "signing:login-start": public("starts a BankID identification (throttled per address)", get=False),
     "signing:session-alive": public("answers only whether this very request is logged in", post=False),
     "api-openapi": public("the API's published description", post=False),
@@ -83,9 +85,10 @@ RULES: dict[str, Rule] = {
     "dev-outbox": Rule("never", NOT_TAKEN),
     "admin-dashboard": Rule("staff", "staff"),  # the operations overview, inside the admin
     "metrics": public(
-        "Prometheus' scrape: aggregate counts by channel and status only; METRICS_TOKEN makes it need a bearer token",
+        "Prometheus' scrape: aggregate counts only; METRICS_TOKEN or METRICS_ALLOWED, else 403 in production",
         post=False,
     ),
+    "statusz": public("monitoring's probe: counts and up/down only; guarded as metrics is", post=False),
 }
 STAFF = Rule("staff", "staff")
 # Company routes whose other path values name an object inside the company (a pending change, a version).
@@ -178,7 +181,7 @@ def verdict(expected: str, response) -> str | None:
     status = response.status_code
     location = response.get("Location", "")
     if expected == "allowed":
-        # 503 is /healthz saying "no worker"; an unexpected error is a 500.
+        # 503 is /statusz saying "no worker"; an unexpected error is a 500.
         return None if status != 500 else f"answered {status}"
     ok = {
         "405": status == 405,
