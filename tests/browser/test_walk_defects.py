@@ -1,0 +1,70 @@
+"""Issue 18's walk through `make run` in a real browser: the mistakes people make, and what they then see."""
+
+import pytest
+from django.urls import reverse
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def heading(page) -> str:
+    return page.get_by_role("heading", level=1).inner_text()
+
+
+def switch_screen_language(page, language: str) -> None:
+    page.locator("#language-select").select_option(language)
+    page.locator("form.language-switch").get_by_role("button").click()
+    page.wait_for_load_state()
+
+
+def test_changing_language_after_anslut_with_nothing_ticked_shows_the_service_page(page, demo):
+    service = reverse("service", args=[demo.exempelbolaget.pk])
+    page.login(demo.anna)
+    page.goto(service)
+    page.get_by_role("button", name="Anslut").click()
+    assert page.url.endswith(reverse("agreements:connect", args=[demo.exempelbolaget.pk]))
+
+    switch_screen_language(page, "en")
+
+    assert page.url.endswith(service)
+    assert heading(page) == "Watch cases"
+
+
+def test_changing_language_after_a_wrong_svarskod_shows_the_signing_page(page, demo):
+    page.login(demo.anna)
+    page.goto(reverse("service", args=[demo.exempelbolaget.pk]))
+    page.get_by_label("Inkommen e-faktura").check()
+    page.get_by_role("button", name="Anslut").click()
+    page.get_by_label("Säkerhetsdosa").check()
+    page.get_by_role("button", name="Signera").click()
+    signing_page = page.url
+    page.get_by_label("Svarskod från dosan").fill("12345678")
+    page.get_by_role("button", name="Skriv under").click()
+    assert page.url.endswith("/svar/")
+
+    switch_screen_language(page, "en")
+
+    assert page.url == signing_page
+    assert heading(page).startswith("Sign")
+    assert page.get_by_label("Response from the token").is_visible()
+
+
+def test_back_after_avsluta_shows_the_service_as_it_is_now(page, demo):
+    from tests.subscriptions.test_watches import connect
+
+    connect(demo, ["e_invoice"])
+    page.login(demo.anna)
+    page.goto(reverse("my-watches", args=[demo.exempelbolaget.pk]))  # the cookies of a visit under way
+    page.get_by_role("link", name="Bevaka ärenden").click()
+    assert page.get_by_text("Företaget är anslutet till tjänsten Bevaka ärenden sedan").is_visible()
+    page.get_by_role("link", name="Avsluta").click()
+    page.get_by_role("button", name="Avsluta").click()
+    page.wait_for_url("**/avslutat/**")
+
+    page.go_back()  # the Avsluta page: the agreement has ended, so it sends the user on to the service page
+    page.wait_for_load_state()
+    page.go_back()
+    page.wait_for_load_state()
+
+    assert page.get_by_role("button", name="Anslut").is_visible()  # the connect form, as for any company not connected
+    assert page.get_by_role("link", name="Avsluta").count() == 0
+    assert page.get_by_role("link", name="Ändra avtal").count() == 0
