@@ -1,6 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from companies.models import Language
 from notifications.models import Channel
 
 
@@ -47,3 +48,9 @@ class CodeForm(forms.Form):
         max_length=8,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code"}),
     )
+
+
+class AlertLanguageForm(forms.Form):
+    """Språk för aviseringar: the language alerts and codes are written in (not the screen's)."""
+
+    language = forms.ChoiceField(label=_("Språk för aviseringar"), choices=Language.choices)

@@ -21,7 +21,7 @@ from agreements.access import has_service_access
 from agreements.models import CaseType
 from agreements.selectors import active_agreement
 from audit.services import record
-from companies.models import Company, User
+from companies.models import Company, Language, User
 from companies.phone import parse_mobile_number
 from notifications.models import Channel, Purpose
 from notifications.services import clear_suspension, queue_delivery
@@ -102,6 +102,14 @@ def save_watches(
     return True
 
 
+def set_alert_language(*, user: User, language: str) -> None:
+    """Write ``user``'s alerts and codes in ``language`` from now on; the screen's language is not touched."""
+    if language not in Language.values:
+        raise WatchError(_("Välj ett språk."))
+    user.alert_language = language
+    user.save(update_fields=["alert_language"])
+
+
 def _channels(watch: Watch) -> set[str]:
     return {c for c, on in ((Channel.SMS, watch.by_sms), (Channel.EMAIL, watch.by_email)) if on}
 
@@ -149,7 +157,7 @@ def start_verification(*, user: User, channel: str, destination: str) -> Contact
         user=user, channel=channel, destination=destination, code_hash="", expires_at=now + CODE_LIFETIME
     )
     verification.code_hash = _code_hash(verification.pk, code)
-    with translation.override(user.language):
+    with translation.override(user.alert_language):
         body = render_to_string("notifications/sms/verification_code.txt", {"code": code}).strip()
         subject = _("Din kod till Bevaka ärenden")
     delivery = queue_delivery(

@@ -17,7 +17,7 @@ from companies.views import company_context
 from notifications.models import Channel
 
 from . import selectors, services
-from .forms import CodeForm, ContactForm, WatchForm
+from .forms import AlertLanguageForm, CodeForm, ContactForm, WatchForm
 
 
 def _page_context(request: HttpRequest, membership: Membership, **extra) -> dict:
@@ -131,4 +131,18 @@ def confirm_contact(request: HttpRequest, company_id: int) -> HttpResponse:
             messages.success(request, _("Uppgiften är verifierad. Nu kan du välja att få aviseringar dit."))
     else:
         messages.error(request, _("Skriv in koden du fick."))
+    return redirect("my-watches", company_id=company_id)
+
+
+@login_required
+@require_POST
+def alert_language(request: HttpRequest, company_id: int) -> HttpResponse:
+    """Spara språk under Språk för aviseringar: the alerts' language only; the page stays in its language."""
+    access_service(user=request.user, company_id=company_id)
+    form = AlertLanguageForm(request.POST)
+    if form.is_valid():
+        services.set_alert_language(user=request.user, language=form.cleaned_data["language"])
+        messages.success(request, _("Språket för aviseringar är sparat."))
+    else:
+        messages.error(request, _("Välj ett språk."))
     return redirect("my-watches", company_id=company_id)

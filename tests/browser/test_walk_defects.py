@@ -68,3 +68,26 @@ def test_back_after_avsluta_shows_the_service_as_it_is_now(page, demo):
     assert page.get_by_role("button", name="Anslut").is_visible()  # the connect form, as for any company not connected
     assert page.get_by_role("link", name="Avsluta").count() == 0
     assert page.get_by_role("link", name="Ändra avtal").count() == 0
+
+
+def test_the_alert_language_and_the_screen_language_are_two_settings(page, demo):
+    from tests.subscriptions.test_watches import connect
+
+    connect(demo, ["e_invoice"])
+    page.login(demo.bertil)
+    page.goto(reverse("my-watches", args=[demo.exempelbolaget.pk]))
+
+    page.get_by_label("Språk för aviseringar").select_option("en")
+    page.get_by_role("button", name="Spara språk").click()
+    assert heading(page) == "Mina bevakningar"  # the screen stays Swedish
+    assert page.get_by_label("Språk för aviseringar").input_value() == "en"
+
+    switch_screen_language(page, "en")
+    assert heading(page) == "My watches"
+    page.get_by_label("Language of alerts").select_option("sv")
+    page.get_by_role("button", name="Save language").click()
+    assert heading(page) == "My watches"  # the screen stays English
+    assert page.get_by_label("Language of alerts").input_value() == "sv"
+
+    demo.bertil.refresh_from_db()
+    assert (demo.bertil.language, demo.bertil.alert_language) == ("en", "sv")
