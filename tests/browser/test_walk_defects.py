@@ -91,3 +91,57 @@ def test_the_alert_language_and_the_screen_language_are_two_settings(page, demo)
 
     demo.bertil.refresh_from_db()
     assert (demo.bertil.language, demo.bertil.alert_language) == ("en", "sv")
+
+
+ERROR_RED = "rgb(176, 0, 32)"  # --error in site.css
+
+
+def test_a_mistyped_mobile_number_is_kept_and_shown_as_an_announced_error(page, demo):
+    from tests.subscriptions.test_watches import connect
+
+    connect(demo, ["e_invoice"])
+    page.login(demo.bertil)
+    page.goto(reverse("my-watches", args=[demo.exempelbolaget.pk]))
+    page.get_by_label("Nytt mobilnummer").fill("abc")
+    page.locator("form:has(#destination-sms)").get_by_role("button", name="Skicka kod").click()
+
+    assert page.get_by_label("Nytt mobilnummer").input_value() == "abc"
+    alert = page.get_by_role("alert")
+    assert "mobilnummer" in alert.inner_text().lower()
+    assert alert.evaluate("e => getComputedStyle(e).color") == ERROR_RED
+    assert page.get_by_label("Nytt mobilnummer").get_attribute("aria-invalid") == "true"
+
+
+def test_a_wrong_code_for_a_contact_is_an_error_not_an_instruction(page, demo, settings):
+    from tests.subscriptions.test_watches import connect
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    connect(demo, ["e_invoice"])
+    page.login(demo.bertil)
+    page.goto(reverse("my-watches", args=[demo.exempelbolaget.pk]))
+    page.locator("form:has(#destination-sms)").get_by_role("button", name="Skicka kod").click()
+    info = page.locator(".message").first
+    info_colour = info.evaluate("e => getComputedStyle(e).borderLeftColor")
+    page.locator("#code-sms").fill("000000")
+    page.get_by_role("button", name="Verifiera").click()
+
+    error = page.get_by_role("alert").filter(has_text="Fel kod")
+    assert error.is_visible()
+    assert error.locator(".message-error").evaluate("e => getComputedStyle(e).borderLeftColor") == ERROR_RED
+    assert info_colour != ERROR_RED
+
+
+def test_a_wrong_svarskod_is_shown_as_an_error(page, demo):
+    page.login(demo.anna)
+    page.goto(reverse("service", args=[demo.exempelbolaget.pk]))
+    page.get_by_label("Inkommen e-faktura").check()
+    page.get_by_role("button", name="Anslut").click()
+    page.get_by_label("Säkerhetsdosa").check()
+    page.get_by_role("button", name="Signera").click()
+    page.get_by_label("Svarskod från dosan").fill("12345678")
+    page.get_by_role("button", name="Skriv under").click()
+
+    error = page.get_by_role("alert")
+    assert "svarskod" in error.inner_text().lower() or "fel" in error.inner_text().lower()
+    assert error.evaluate("e => getComputedStyle(e).color") == ERROR_RED
+    assert page.locator("#signing-message").inner_text().strip() == ""  # not in the instructions' blue box

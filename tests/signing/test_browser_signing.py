@@ -89,6 +89,6 @@ def test_answering_or_checking_on_the_sign_page_does_not_cancel_the_order(page, 
     page.goto(reverse("signing:sign", args=[token_order.pk]))
     page.get_by_label("Svarskod från dosan").fill("00000000")
     page.get_by_role("button", name="Skriv under").click()
-    assert "Svarskoden stämmer inte" in page.locator("#signing-message").inner_text()
+    assert "Svarskoden stämmer inte" in page.get_by_role("alert").inner_text()  # an error, not an instruction
     time.sleep(1)
     assert SignatureOrder.objects.get(pk=token_order.pk).status == "pending"
