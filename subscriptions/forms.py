@@ -38,7 +38,11 @@ class WatchForm(forms.Form):
 
 class ContactForm(forms.Form):
     channel = forms.ChoiceField(choices=Channel.choices, widget=forms.HiddenInput)
-    destination = forms.CharField(label=_("Nytt värde"), max_length=254)
+    destination = forms.CharField(
+        label=_("Nytt värde"),
+        max_length=254,
+        error_messages={"max_length": _("Uppgiften är för lång: högst %(limit_value)d tecken, inte %(show_value)d.")},
+    )
 
 
 class CodeForm(forms.Form):

@@ -133,7 +133,8 @@ def _clean_destination(channel: str, destination: str) -> str:
 @transaction.atomic
 def start_verification(*, user: User, channel: str, destination: str) -> ContactVerification:
     """Send a 6-digit code to ``destination`` through the channel layer. Nothing changes until it is
-    entered (confirm_verification). Throttled: one code a minute, five an hour, per user and channel.
+    entered (confirm_verification). Throttled: one code a minute per destination, five an hour per user and
+    channel.
 
     Raises ValidationError for a malformed destination, WatchError when throttled.
     """
@@ -146,7 +147,9 @@ def start_verification(*, user: User, channel: str, destination: str) -> Contact
     recent = ContactVerification.objects.filter(
         user=user, channel=channel, created_at__gt=now - datetime.timedelta(hours=1)
     )
-    latest = recent.order_by("-created_at").first()
+    # The minute's wait is per destination: a mistyped number can be corrected at once (issue 18); the
+    # hour's limit below still counts every code the user asks for on the channel.
+    latest = recent.filter(destination=destination).order_by("-created_at").first()
     if latest and latest.created_at > now - RESEND_COOLDOWN:
         raise WatchError(_("Vänta en minut innan du begär en ny kod."))
     if recent.count() >= CODES_PER_HOUR:

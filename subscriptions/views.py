@@ -29,7 +29,7 @@ def _page_context(request: HttpRequest, membership: Membership, **extra) -> dict
         nav="my-watches",
         agreement=agreement,
         has_access=has_service_access(user=request.user, company=company),
-        notices=selectors.take_notices(user=request.user, company=company),
+        notices=selectors.take_notices(user=request.user, company=company, agreement=agreement),
         **extra,
     )
     if not context["has_access"]:
@@ -111,6 +111,8 @@ def change_contact(request: HttpRequest, company_id: int) -> HttpResponse:
                 else _("Vi har skickat en kod med e-post. Skriv in den nedan."),
             )
             return redirect("my-watches", company_id=company_id)
+    elif form.has_error("destination", "max_length"):
+        message = form.errors["destination"][0]
     else:
         message = _("Ange ett mobilnummer eller en e-postadress.")
     # Refused: the page again, the field keeping what was typed, the error beside it (issue 18).

@@ -123,7 +123,7 @@ def test_a_wrong_code_for_a_contact_is_an_error_not_an_instruction(page, demo, s
     info = page.locator(".message").first
     info_colour = info.evaluate("e => getComputedStyle(e).borderLeftColor")
     page.locator("#code-sms").fill("000000")
-    page.get_by_role("button", name="Verifiera").click()
+    page.get_by_role("button", name="Verifiera", exact=True).click()
 
     error = page.get_by_role("alert").filter(has_text="Fel kod")
     assert error.is_visible()
