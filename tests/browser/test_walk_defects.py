@@ -145,3 +145,31 @@ def test_a_wrong_svarskod_is_shown_as_an_error(page, demo):
     assert "svarskod" in error.inner_text().lower() or "fel" in error.inner_text().lower()
     assert error.evaluate("e => getComputedStyle(e).color") == ERROR_RED
     assert page.locator("#signing-message").inner_text().strip() == ""  # not in the instructions' blue box
+
+
+def test_an_international_address_is_shown_back_as_it_was_typed(page, demo):
+    from tests.subscriptions.test_watches import connect
+
+    connect(demo, ["e_invoice"])
+    page.login(demo.bertil)
+    page.goto(reverse("my-watches", args=[demo.exempelbolaget.pk]))
+    page.get_by_label("Ny e-postadress").fill("bertil@räksmörgås.example")
+    page.locator("form:has(#destination-email)").get_by_role("button", name="Skicka kod").click()
+
+    assert page.get_by_label("Kod som skickades till bertil@räksmörgås.example").is_visible()
+    assert "xn--" not in page.locator("main").inner_text()
+
+
+def test_avbryt_on_the_token_page_is_not_an_error(page, demo):
+    page.login(demo.anna)
+    page.goto(reverse("service", args=[demo.exempelbolaget.pk]))
+    page.get_by_label("Inkommen e-faktura").check()
+    page.get_by_role("button", name="Anslut").click()
+    page.get_by_label("Säkerhetsdosa").check()
+    page.get_by_role("button", name="Signera").click()
+    page.get_by_role("button", name="Avbryt").click()
+    page.wait_for_load_state()
+
+    assert page.get_by_text("Du avbröt signeringen").is_visible()
+    assert page.get_by_role("alert").count() == 0
+    assert page.locator(".message-error").count() == 0
