@@ -1,5 +1,7 @@
 """Issue 18's walk through `make run` in a real browser: the mistakes people make, and what they then see."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -173,3 +175,45 @@ def test_avbryt_on_the_token_page_is_not_an_error(page, demo):
     assert page.get_by_text("Du avbröt signeringen").is_visible()
     assert page.get_by_role("alert").count() == 0
     assert page.locator(".message-error").count() == 0
+
+
+def test_the_idle_warning_counts_down_without_announcing_every_second(page, demo, settings):
+    import time
+
+    settings.SESSION_IDLE_TIMEOUT = 12
+    settings.SESSION_IDLE_WARNING = 10
+    page.login(demo.anna)
+    page.goto(reverse("company-picker"))
+    page.get_by_role("alertdialog").wait_for(timeout=5_000)
+    timer = page.get_by_role("timer")
+    first = timer.inner_text()
+    assert re.fullmatch(r"Tid kvar innan du loggas ut: 0:(0\d|10)", first), first
+    time.sleep(2.1)
+    assert timer.inner_text() < first  # "0:07" < "0:09": it counts down
+    # Not a live region, and inside none: a screen reader is not told every second (the timer role is off).
+    live = "e => e.closest('[aria-live]:not([aria-live=off]), [role=alert], [role=status], [role=log]')"
+    assert timer.evaluate(live) is None
+
+
+def contrast(rgb_a: str, rgb_b: str) -> float:
+    def luminance(rgb: str) -> float:
+        channels = [int(c) / 255 for c in re.findall(r"\d+", rgb)[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(rgb_a), luminance(rgb_b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_a_checkbox_that_cannot_be_chosen_is_clearly_visible(page, demo):
+    from tests.subscriptions.test_watches import connect, verify
+
+    connect(demo, ["e_invoice"])
+    verify(demo.bertil, "sms")  # no verified e-mail: the e-mail box is disabled
+    page.login(demo.bertil)
+    page.goto(reverse("edit-watches", args=[demo.exempelbolaget.pk]))
+    box = page.get_by_label("Inkommen e-faktura: E-post")
+    assert box.is_disabled()
+    style = box.evaluate("e => { const s = getComputedStyle(e); return [s.appearance, s.borderTopColor] }")
+    assert style[0] == "none"  # drawn by the site, not the browser's pale native box
+    assert contrast(style[1], "rgb(255, 255, 255)") >= 3  # WCAG 1.4.11: a component's edge at 3:1
