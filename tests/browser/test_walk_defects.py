@@ -12,6 +12,16 @@ def heading(page) -> str:
     return page.get_by_role("heading", level=1).inner_text()
 
 
+def assert_no_serious_axe_finding(page) -> None:
+    """The state a POST left the page in (which tests/site_pages.py's GET list cannot reach), scanned by axe."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    from tests.accessibility.test_axe import WCAG_21_AA
+
+    violations = Axe().run(page, options=WCAG_21_AA).response["violations"]
+    assert [v["id"] for v in violations if v["impact"] in {"serious", "critical"}] == []
+
+
 def switch_screen_language(page, language: str) -> None:
     page.locator("#language-select").select_option(language)
     page.locator("form.language-switch").get_by_role("button").click()
@@ -112,6 +122,7 @@ def test_a_mistyped_mobile_number_is_kept_and_shown_as_an_announced_error(page, 
     assert "mobilnummer" in alert.inner_text().lower()
     assert alert.evaluate("e => getComputedStyle(e).color") == ERROR_RED
     assert page.get_by_label("Nytt mobilnummer").get_attribute("aria-invalid") == "true"
+    assert_no_serious_axe_finding(page)
 
 
 def test_a_wrong_code_for_a_contact_is_an_error_not_an_instruction(page, demo, settings):
@@ -147,6 +158,7 @@ def test_a_wrong_svarskod_is_shown_as_an_error(page, demo):
     assert "svarskod" in error.inner_text().lower() or "fel" in error.inner_text().lower()
     assert error.evaluate("e => getComputedStyle(e).color") == ERROR_RED
     assert page.locator("#signing-message").inner_text().strip() == ""  # not in the instructions' blue box
+    assert_no_serious_axe_finding(page)
 
 
 def test_an_international_address_is_shown_back_as_it_was_typed(page, demo):
@@ -193,6 +205,7 @@ def test_the_idle_warning_counts_down_without_announcing_every_second(page, demo
     # Not a live region, and inside none: a screen reader is not told every second (the timer role is off).
     live = "e => e.closest('[aria-live]:not([aria-live=off]), [role=alert], [role=status], [role=log]')"
     assert timer.evaluate(live) is None
+    assert_no_serious_axe_finding(page)
 
 
 def contrast(rgb_a: str, rgb_b: str) -> float:
