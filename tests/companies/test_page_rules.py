@@ -53,3 +53,9 @@ def test_a_signed_in_users_pages_are_not_stored_by_the_browser(client, demo):
 
 def test_the_login_page_may_be_stored(client):
     assert "no-store" not in client.get(reverse("login")).get("Cache-Control", "")
+
+
+def test_the_apis_405_stays_problem_json_even_for_a_browser(client):
+    response = client.get("/api/v1/events", **BROWSER)
+    assert response.status_code == 405
+    assert response["Content-Type"].startswith("application/problem+json")
