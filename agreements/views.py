@@ -225,7 +225,9 @@ def signed(request: HttpRequest, company_id: int) -> HttpResponse:
             proposal=proposal, order_id=order_id, signer=request.user, ip_address=client_ip(request)
         )
     except (SigningError, services.AgreementError) as error:
-        messages.error(request, str(error))
+        # Avbryt is the user's choice: information, not an error (issue 18).
+        cancelled = getattr(error, "code", "") == "cancelled"
+        (messages.info if cancelled else messages.error)(request, str(error))
         return redirect("service", company_id=company_id)
     request.session.pop(PROPOSAL_KEY.format(company_id=company_id), None)
     request.session.pop(ORDER_KEY.format(company_id=company_id), None)

@@ -93,13 +93,13 @@ def recipients(
     watching: bool = True,
 ) -> list[User]:
     """``count`` users with unrestricted authority, verified contacts on ``channels`` and watches for
-    ``case_types`` by those channels (every ``english_every``-th user reads English)."""
+    ``case_types`` by those channels (every ``english_every``-th user gets alerts in English)."""
     users = User.objects.bulk_create(
         User(
             personnummer=_personnummer(),
             first_name=f"Mottagare{n}",
             last_name=f"Bench{seeded.company.pk}",
-            language="en" if english_every and n % english_every == 0 else "sv",
+            alert_language="en" if english_every and n % english_every == 0 else "sv",
             password=NO_LOGIN,
         )
         for n in range(count)

@@ -31,7 +31,7 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ["personnummer", "first_name", "last_name", "email"]
     fieldsets = [
         (None, {"fields": ["personnummer", "password"]}),
-        (_("Person"), {"fields": ["first_name", "last_name", "language", "mobile_number", "email"]}),
+        (_("Person"), {"fields": ["first_name", "last_name", "language", "alert_language", "mobile_number", "email"]}),
         (_("Bankpersonal"), {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
         (_("Datum"), {"fields": ["last_login", "date_joined"]}),
     ]

@@ -49,7 +49,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     personnummer = models.CharField(_("personnummer"), max_length=12, unique=True, validators=[validate_personnummer])
     first_name = models.CharField(_("förnamn"), max_length=100)
     last_name = models.CharField(_("efternamn"), max_length=100)
+    # Two settings (issue 18): the screen's language (the header's Språk; also the cookie) and the language
+    # alerts and codes are written in (Språk för aviseringar on Mina bevakningar).
     language = models.CharField(_("språk"), max_length=2, choices=Language.choices, default=Language.SWEDISH)
+    alert_language = models.CharField(
+        _("språk för aviseringar"), max_length=2, choices=Language.choices, default=Language.SWEDISH
+    )
     mobile_number = models.CharField(
         _("mobilnummer"),
         max_length=16,

@@ -74,7 +74,8 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def switch_language(request: HttpRequest) -> HttpResponse:
-    """Change the page language, and remember it as the user's preferred language (used for alerts)."""
+    """Change the screen's language, and remember it as the user's language for the pages (the next login
+    starts in it). Alerts have their own setting, ``User.alert_language`` (Mina bevakningar)."""
     form = LanguageForm(request.POST)
     next_url = request.POST.get("next") or "/"
     if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):

@@ -77,7 +77,7 @@ def _text(language: str, channel: str, part: str, output_field) -> Parameter:
 
 def _by_language_and_channel(part: str, output_field):
     whens = [
-        When(user__language=language, channel=channel, then=_text(language, channel, part, output_field))
+        When(user__alert_language=language, channel=channel, then=_text(language, channel, part, output_field))
         for language in LANGUAGES
         if language != "sv"
         for channel in Channel.values

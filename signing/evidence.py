@@ -32,6 +32,9 @@ def consume_signature(*, order_id, user, purpose: str, canonical_content: str) -
         )
         if order is None:
             raise SigningError(_("Signeringen finns inte."), "not_found")
+        if order.status == Status.CANCELLED:
+            # The user's own choice (Avbryt), not a failure: the caller says so as information (issue 18).
+            raise SigningError(_("Du avbröt signeringen. Inget har ändrats."), "cancelled")
         if order.status != Status.COMPLETE:
             raise SigningError(_("Signeringen är inte klar. Skriv under igen."), "not_complete")
         evidence = SignatureEvidence.objects.select_for_update().get(order=order)

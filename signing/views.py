@@ -72,12 +72,21 @@ def _autostart_url(request: HttpRequest, order: SignatureOrder, back: str) -> st
     return f"{base}?{urlencode({'autostarttoken': order.auto_start_token, 'redirect': target})}"
 
 
+# What the security token's user got wrong: shown and announced as an error (issue 18), not as an instruction.
+TOKEN_ERRORS = {"TOKEN_WRONG_RESPONSE", "TOKEN_TOO_MANY_ATTEMPTS", "TOKEN_LOCKED", "TOKEN_CHALLENGE_EXPIRED"}
+
+
+def _instruction(order: SignatureOrder) -> str:
+    """The message for the page's box of instructions; a token error goes to the error box instead."""
+    return rfa.message(order.message_code) if order.message_code and order.message_code not in TOKEN_ERRORS else ""
+
+
 def _status_payload(order: SignatureOrder, *, done_url: str) -> dict:
     return {
         "status": order.status,
         "hintCode": order.hint_code or None,
         "messageCode": order.message_code,
-        "message": rfa.message(order.message_code) if order.message_code else "",
+        "message": _instruction(order),
         "qr": _qr_uri(order),
         "qrData": _qr_payload(order) if _qr_uri(order) else None,
         # Only success goes on; a failure stays on the page (reloaded) to show BankID's message.
@@ -112,7 +121,8 @@ def _sign_context(request: HttpRequest, order: SignatureOrder, **extra) -> dict:
     return {
         "order": order,
         "methods": SigningMethod,
-        "message": rfa.message(order.message_code) if order.message_code else "",
+        "message": _instruction(order),
+        "error": rfa.message(order.message_code) if order.message_code in TOKEN_ERRORS else "",
         "qr": _qr_uri(order),
         "qr_payload": _qr_payload(order) if _qr_uri(order) else "",
         "autostart_url": _autostart_url(request, order, here) if order.is_bankid and order.is_pending else "",
@@ -145,8 +155,7 @@ def sign_answer(request: HttpRequest, order_id) -> HttpResponse:
         return render(request, "signing/sign.html", _sign_context(request, order, error=str(exc)), status=400)
     if order.status == SignatureOrder.Status.COMPLETE:
         return HttpResponseRedirect(_safe_return(request, order.return_url))
-    status = 200 if order.is_pending else 400
-    return render(request, "signing/sign.html", _sign_context(request, order), status=status)
+    return render(request, "signing/sign.html", _sign_context(request, order), status=400)
 
 
 @login_required

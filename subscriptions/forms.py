@@ -1,6 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from companies.models import Language
 from notifications.models import Channel
 
 
@@ -37,7 +38,11 @@ class WatchForm(forms.Form):
 
 class ContactForm(forms.Form):
     channel = forms.ChoiceField(choices=Channel.choices, widget=forms.HiddenInput)
-    destination = forms.CharField(label=_("Nytt värde"), max_length=254)
+    destination = forms.CharField(
+        label=_("Nytt värde"),
+        max_length=254,
+        error_messages={"max_length": _("Uppgiften är för lång: högst %(limit_value)d tecken, inte %(show_value)d.")},
+    )
 
 
 class CodeForm(forms.Form):
@@ -47,3 +52,9 @@ class CodeForm(forms.Form):
         max_length=8,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code"}),
     )
+
+
+class AlertLanguageForm(forms.Form):
+    """Språk för aviseringar: the language alerts and codes are written in (not the screen's)."""
+
+    language = forms.ChoiceField(label=_("Språk för aviseringar"), choices=Language.choices)

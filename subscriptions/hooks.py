@@ -28,7 +28,7 @@ def _tell_by_email(*, company: Company, user_ids: list[int], kind: str, codes_by
     types = {t.code: t for t in CaseType.objects.all()}
     for user_id, address in contacts.items():
         user = users[user_id]
-        with translation.override(user.language):
+        with translation.override(user.alert_language):
             body = render_to_string(
                 "subscriptions/email/alerts_stopped.txt",
                 {

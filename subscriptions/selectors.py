@@ -169,9 +169,19 @@ def alert_history(*, user: User, company: Company, page: str | int | None) -> Hi
     return HistoryPage(object_list=_history_rows(last.object_list), number=last.number, has_next=last.has_next())
 
 
-def take_notices(*, user: User, company: Company) -> list[UserNotice]:
-    """Unseen notices for the user in the company; they are marked seen as they are shown."""
+def take_notices(*, user: User, company: Company, agreement: Agreement | None = None) -> list[UserNotice]:
+    """Unseen notices for the user in the company; they are marked seen as they are shown.
+
+    A notice that the agreement ended, from before ``agreement`` (the one in force) began, no longer
+    holds: it is marked seen and not shown (issue 18: a reconnected company's users were told their
+    alerts had stopped)."""
     notices = list(UserNotice.objects.filter(user=user, company=company, seen_at__isnull=True).order_by("created_at"))
     if notices:
         UserNotice.objects.filter(pk__in=[n.pk for n in notices]).update(seen_at=timezone.now())
+    if agreement is not None:
+        notices = [
+            n
+            for n in notices
+            if not (n.kind == UserNotice.Kind.AGREEMENT_ENDED and n.created_at <= agreement.created_at)
+        ]
     return notices

@@ -21,7 +21,7 @@ from agreements.access import has_service_access
 from agreements.models import CaseType
 from agreements.selectors import active_agreement
 from audit.services import record
-from companies.models import Company, User
+from companies.models import Company, Language, User
 from companies.phone import parse_mobile_number
 from notifications.models import Channel, Purpose
 from notifications.services import clear_suspension, queue_delivery
@@ -102,6 +102,14 @@ def save_watches(
     return True
 
 
+def set_alert_language(*, user: User, language: str) -> None:
+    """Write ``user``'s alerts and codes in ``language`` from now on; the screen's language is not touched."""
+    if language not in Language.values:
+        raise WatchError(_("Välj ett språk."))
+    user.alert_language = language
+    user.save(update_fields=["alert_language"])
+
+
 def _channels(watch: Watch) -> set[str]:
     return {c for c, on in ((Channel.SMS, watch.by_sms), (Channel.EMAIL, watch.by_email)) if on}
 
@@ -125,7 +133,8 @@ def _clean_destination(channel: str, destination: str) -> str:
 @transaction.atomic
 def start_verification(*, user: User, channel: str, destination: str) -> ContactVerification:
     """Send a 6-digit code to ``destination`` through the channel layer. Nothing changes until it is
-    entered (confirm_verification). Throttled: one code a minute, five an hour, per user and channel.
+    entered (confirm_verification). Throttled: one code a minute per destination, five an hour per user and
+    channel.
 
     Raises ValidationError for a malformed destination, WatchError when throttled.
     """
@@ -138,7 +147,9 @@ def start_verification(*, user: User, channel: str, destination: str) -> Contact
     recent = ContactVerification.objects.filter(
         user=user, channel=channel, created_at__gt=now - datetime.timedelta(hours=1)
     )
-    latest = recent.order_by("-created_at").first()
+    # The minute's wait is per destination: a mistyped number can be corrected at once (issue 18); the
+    # hour's limit below still counts every code the user asks for on the channel.
+    latest = recent.filter(destination=destination).order_by("-created_at").first()
     if latest and latest.created_at > now - RESEND_COOLDOWN:
         raise WatchError(_("Vänta en minut innan du begär en ny kod."))
     if recent.count() >= CODES_PER_HOUR:
@@ -149,7 +160,7 @@ def start_verification(*, user: User, channel: str, destination: str) -> Contact
         user=user, channel=channel, destination=destination, code_hash="", expires_at=now + CODE_LIFETIME
     )
     verification.code_hash = _code_hash(verification.pk, code)
-    with translation.override(user.language):
+    with translation.override(user.alert_language):
         body = render_to_string("notifications/sms/verification_code.txt", {"code": code}).strip()
         subject = _("Din kod till Bevaka ärenden")
     delivery = queue_delivery(

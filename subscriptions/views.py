@@ -17,7 +17,7 @@ from companies.views import company_context
 from notifications.models import Channel
 
 from . import selectors, services
-from .forms import CodeForm, ContactForm, WatchForm
+from .forms import AlertLanguageForm, CodeForm, ContactForm, WatchForm
 
 
 def _page_context(request: HttpRequest, membership: Membership, **extra) -> dict:
@@ -29,7 +29,7 @@ def _page_context(request: HttpRequest, membership: Membership, **extra) -> dict
         nav="my-watches",
         agreement=agreement,
         has_access=has_service_access(user=request.user, company=company),
-        notices=selectors.take_notices(user=request.user, company=company),
+        notices=selectors.take_notices(user=request.user, company=company, agreement=agreement),
         **extra,
     )
     if not context["has_access"]:
@@ -42,8 +42,13 @@ def _page_context(request: HttpRequest, membership: Membership, **extra) -> dict
 @require_GET
 def my_watches(request: HttpRequest, company_id: int) -> HttpResponse:
     """The read view: which case types the user watches and how, the contact details, sent alerts."""
-    membership = access_membership(user=request.user, company_id=company_id)
-    context = _page_context(request, membership)
+    return _render_my_watches(request, access_membership(user=request.user, company_id=company_id))
+
+
+def _render_my_watches(request: HttpRequest, membership: Membership, *, refused: dict | None = None) -> HttpResponse:
+    """The page; ``refused`` is a refused contact detail ({"channel", "typed", "error"}): the field shows
+    what was typed, with the error beside it (status 400)."""
+    context = _page_context(request, membership, refused=refused or {})
     if context["has_access"]:
         context.update(
             rows=selectors.watch_rows(user=request.user, company=membership.company, agreement=context["agreement"]),
@@ -51,10 +56,8 @@ def my_watches(request: HttpRequest, company_id: int) -> HttpResponse:
             history=selectors.alert_history(
                 user=request.user, company=membership.company, page=request.GET.get("sida")
             ),
-            contact_form=ContactForm(),
-            code_form=CodeForm(),
         )
-    return render(request, "subscriptions/my_watches.html", context)
+    return render(request, "subscriptions/my_watches.html", context, status=400 if refused else 200)
 
 
 @login_required
@@ -88,7 +91,7 @@ def edit_watches(request: HttpRequest, company_id: int) -> HttpResponse:
 @require_POST
 def change_contact(request: HttpRequest, company_id: int) -> HttpResponse:
     """A new (or the same, unverified) mobile number or e-mail address: send a code to it."""
-    access_service(user=request.user, company_id=company_id)
+    membership = access_service(user=request.user, company_id=company_id)
     form = ContactForm(request.POST)
     if form.is_valid():
         channel = form.cleaned_data["channel"]
@@ -97,9 +100,9 @@ def change_contact(request: HttpRequest, company_id: int) -> HttpResponse:
                 user=request.user, channel=channel, destination=form.cleaned_data["destination"]
             )
         except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
+            message = " ".join(error.messages)
         except services.WatchError as error:
-            messages.error(request, str(error))
+            message = str(error)
         else:
             messages.success(
                 request,
@@ -107,9 +110,15 @@ def change_contact(request: HttpRequest, company_id: int) -> HttpResponse:
                 if channel == Channel.SMS
                 else _("Vi har skickat en kod med e-post. Skriv in den nedan."),
             )
+            return redirect("my-watches", company_id=company_id)
+    elif form.has_error("destination", "max_length"):
+        message = form.errors["destination"][0]
     else:
-        messages.error(request, _("Ange ett mobilnummer eller en e-postadress."))
-    return redirect("my-watches", company_id=company_id)
+        message = _("Ange ett mobilnummer eller en e-postadress.")
+    # Refused: the page again, the field keeping what was typed, the error beside it (issue 18).
+    typed = request.POST.get("destination", "")
+    refused = {"channel": request.POST.get("channel", ""), "typed": typed, "error": message}
+    return _render_my_watches(request, membership, refused=refused)
 
 
 @login_required
@@ -131,4 +140,18 @@ def confirm_contact(request: HttpRequest, company_id: int) -> HttpResponse:
             messages.success(request, _("Uppgiften är verifierad. Nu kan du välja att få aviseringar dit."))
     else:
         messages.error(request, _("Skriv in koden du fick."))
+    return redirect("my-watches", company_id=company_id)
+
+
+@login_required
+@require_POST
+def alert_language(request: HttpRequest, company_id: int) -> HttpResponse:
+    """Spara språk under Språk för aviseringar: the alerts' language only; the page stays in its language."""
+    access_service(user=request.user, company_id=company_id)
+    form = AlertLanguageForm(request.POST)
+    if form.is_valid():
+        services.set_alert_language(user=request.user, language=form.cleaned_data["language"])
+        messages.success(request, _("Språket för aviseringar är sparat."))
+    else:
+        messages.error(request, _("Välj ett språk."))
     return redirect("my-watches", company_id=company_id)

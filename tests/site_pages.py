@@ -92,6 +92,9 @@ def customer_pages(demo, *, language: str = "sv") -> Iterator[SitePage]:
     # Bertil: verified contact details, watches and alert history.
     now = timezone.now()
     VerifiedContact.objects.create(user=demo.bertil, channel="sms", destination="+46701740698", verified_at=now)
+    # The e-mail address not yet verified: its Verifiera action, and Ändra with the e-mail boxes disabled.
+    yield SitePage("my watches, e-mail not verified", demo.bertil, reverse("my-watches", args=[company]))
+    yield SitePage("edit my watches, e-mail not verified", demo.bertil, reverse("edit-watches", args=[company]))
     VerifiedContact.objects.create(user=demo.bertil, channel="email", destination="bertil@example.se", verified_at=now)
     save_watches(
         user=demo.bertil, company=demo.exempelbolaget, selections={"e_invoice": {"sms"}, "rejected_payment": {"email"}}

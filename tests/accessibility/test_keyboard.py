@@ -93,6 +93,23 @@ def test_a_user_changes_mina_bevakningar_with_the_keyboard_alone(page, demo):
     assert watch.by_sms and not watch.by_email
 
 
+def test_a_user_verifies_the_address_and_sets_the_alert_language_with_the_keyboard_alone(page, demo):
+    connect(demo, ["e_invoice"])
+    page.login(demo.bertil)
+    page.goto(reverse("my-watches", args=[demo.exempelbolaget.pk]))
+
+    tab_to(page, "Verifiera adressen")  # the address on file, not yet verified (issue 18)
+    page.keyboard.press("Enter")
+    page.get_by_text("Vi har skickat en kod med e-post.").wait_for()
+    tab_to(page, "Språk för aviseringar")
+    page.keyboard.press("ArrowDown")  # Svenska → Engelska
+    tab_to(page, "Spara språk")
+    page.keyboard.press("Enter")
+    page.get_by_text("Språket för aviseringar är sparat.").wait_for()
+    demo.bertil.refresh_from_db()
+    assert (demo.bertil.alert_language, demo.bertil.language) == ("en", "sv")
+
+
 def test_alt_s_moves_to_the_main_content(page, demo):
     page.login(demo.anna)
     page.goto(reverse("service", args=[demo.exempelbolaget.pk]))

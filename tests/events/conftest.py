@@ -236,8 +236,8 @@ def build_world(demo):
         agreement_services.grant_case_watch_permission(company=company, admin=demo.anna, user_id=person.pk)
     watch(demo.cecilia, company, {"e_invoice": {"email"}})
     agreement_services.revoke_case_watch_permission(company=company, admin=demo.anna, user_id=demo.cecilia.pk)
-    demo.david.language = "en"
-    demo.david.save(update_fields=["language"])
+    demo.david.alert_language = "en"
+    demo.david.save(update_fields=["alert_language"])
     watch(demo.david, company, {"e_invoice": {"email"}})
     watch(demo.eva, company, {"e_invoice": {"email"}, "personal_message": {"sms"}})
     watch(demo.fredrik, company, {"e_invoice": {"sms"}})

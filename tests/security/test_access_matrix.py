@@ -61,6 +61,7 @@ RULES: dict[str, Rule] = {
     "edit-watches": Rule("access", "access"),
     "change-contact": Rule(NOT_TAKEN, "access"),
     "confirm-contact": Rule(NOT_TAKEN, "access"),
+    "alert-language": Rule(NOT_TAKEN, "access"),
     "permissions": Rule("permission_admin", "permission_admin"),
     "agreements:connect": Rule(NOT_TAKEN, "signatory"),
     "agreements:change": Rule("member", "signatory"),  # the page says who may change it

@@ -26,7 +26,7 @@ def test_a_user_verifies_a_phone_number_then_changes_and_saves_the_watches(page,
     assert len(sms) == 1
     code = re.search(r"\b(\d{6})\b", sms[0]["body"]).group(1)
     page.get_by_label("Kod som skickades till +46701740698").fill(code)
-    page.get_by_role("button", name="Verifiera").click()
+    page.get_by_role("button", name="Verifiera", exact=True).click()
     assert page.get_by_text("Uppgiften är verifierad.").is_visible()
 
     page.get_by_role("link", name="Ändra", exact=True).click()
