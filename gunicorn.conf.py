@@ -13,3 +13,7 @@ import os
 
 threads = int(os.environ.get("WEB_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"
+# Whose X-Forwarded-Proto gunicorn believes (its wsgi.url_scheme, which Django reads without BEHIND_TLS_PROXY):
+# exactly the proxies of TRUSTED_PROXIES, never "*" and not gunicorn's default of loopback, so a client that
+# reaches the web directly cannot make its request look like HTTPS.
+forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "")

@@ -19,6 +19,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from bevaka.http import client_ip
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 task_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("task_id", default="")
 
@@ -154,6 +156,7 @@ class RequestIdMiddleware:
                 response.status_code,
                 extra={
                     "status": response.status_code,
+                    "client_ip": client_ip(request),
                     "duration_ms": round((time.monotonic() - started) * 1000, 1),
                 },
             )

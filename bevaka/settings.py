@@ -12,6 +12,7 @@ from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from bevaka.http import trusted_networks
 from bevaka.observability import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -169,6 +170,10 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 if env.bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The proxies in front (addresses or CIDRs): their X-Forwarded-For and X-Forwarded-Proto are believed, nobody
+# else's (bevaka/http.py: client_ip, TrustedProxyMiddleware). Empty: the client is REMOTE_ADDR.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+trusted_networks(tuple(TRUSTED_PROXIES))  # a value that is no address or network stops the start, named
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -352,6 +357,8 @@ FORMAT_MODULE_PATH = ["bevaka.formats"]
 # A request id on every request and log line (first, so that it covers everything after it); static files
 # served by whitenoise right after SecurityMiddleware (HTTPS redirect and HSTS come first).
 MIDDLEWARE.insert(0, "bevaka.observability.RequestIdMiddleware")
+# Before anything reads X-Forwarded-Proto (SecurityMiddleware's redirect and HSTS, request.is_secure()).
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware"), "bevaka.http.TrustedProxyMiddleware")
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware"
 )

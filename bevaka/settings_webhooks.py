@@ -18,7 +18,12 @@ ROOT_URLCONF = "bevaka.urls_webhooks"
 MIDDLEWARE = [
     name
     for name in MIDDLEWARE
-    if name in ("bevaka.observability.RequestIdMiddleware", "django.middleware.security.SecurityMiddleware")
+    if name
+    in (
+        "bevaka.observability.RequestIdMiddleware",
+        "bevaka.http.TrustedProxyMiddleware",
+        "django.middleware.security.SecurityMiddleware",
+    )
 ]
 
 # Server-side binding, each statement prepared on its first use: a callback is one of the same two
