@@ -411,7 +411,10 @@ INSTALLED_APPS += ["throttling"]
 THROTTLE_MAX_FAILURES_IN_A_ROW = env.int("THROTTLE_MAX_FAILURES_IN_A_ROW", default=5)
 THROTTLE_BLOCK_MINUTES = env.float("THROTTLE_BLOCK_MINUTES", default=15.0)
 THROTTLE_ADDRESS_MAX_FAILURES = env.int("THROTTLE_ADDRESS_MAX_FAILURES", default=100)  # per hour
-THROTTLE_BANKID_STARTS_PER_ADDRESS = env.int("THROTTLE_BANKID_STARTS_PER_ADDRESS", default=100)  # per 10 min
+# An address (an office, everyone behind one NAT) starts at most this many BankID logins in 10 minutes, then
+# waits the cool-down: a bound on floods, never a person's block (docs/SECURITY.md).
+THROTTLE_BANKID_STARTS_PER_ADDRESS = env.int("THROTTLE_BANKID_STARTS_PER_ADDRESS", default=1000)  # per 10 min
+THROTTLE_BANKID_ADDRESS_COOLDOWN_SECONDS = env.int("THROTTLE_BANKID_ADDRESS_COOLDOWN_SECONDS", default=60)
 # httpx logs every request line at INFO; URLs may carry query parameters we do not want in logs.
 LOGGING.setdefault("loggers", {}).update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})
 # --- Benchmarks (issue 8) --------------------------------------------------------------------------------
