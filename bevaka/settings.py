@@ -358,7 +358,9 @@ FORMAT_MODULE_PATH = ["bevaka.formats"]
 # served by whitenoise right after SecurityMiddleware (HTTPS redirect and HSTS come first).
 MIDDLEWARE.insert(0, "bevaka.observability.RequestIdMiddleware")
 # Before anything reads X-Forwarded-Proto (SecurityMiddleware's redirect and HSTS, request.is_secure()).
-MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware"), "bevaka.http.TrustedProxyMiddleware")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware"), "bevaka.http.TrustedProxyMiddleware"
+)
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware"
 )

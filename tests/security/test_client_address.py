@@ -46,7 +46,7 @@ def test_garbage_in_x_forwarded_for_is_not_believed(settings):
 
 
 def test_a_trusted_proxy_setting_that_is_no_address_is_refused_by_name():
-    with pytest.raises(ImproperlyConfigured, match="proxy.example"):
+    with pytest.raises(ImproperlyConfigured, match=r"proxy\.example"):
         trusted_networks(("10.0.0.10", "proxy.example"))
 
 
