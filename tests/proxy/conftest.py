@@ -10,8 +10,10 @@ client to nginx, and the app trusts exactly nginx's address (TRUSTED_PROXIES=127
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import os
 import shutil
+import ssl
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,7 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
         .sign(key, hashes.SHA256())
     )
     cert, private = folder / "tls.crt", folder / "tls.key"
@@ -96,11 +99,14 @@ class Proxied:
     direct: str
     web: RunningProcess
     mock_bankid: RunningProcess
+    certificate: Path
 
     def client(self, source: str, **options) -> httpx.Client:
-        """An HTTP client connecting from the loopback address ``source`` (a different client to nginx)."""
-        transport = httpx.HTTPTransport(local_address=source, verify=False)
-        return httpx.Client(transport=transport, verify=False, timeout=20, **options)
+        """An HTTP client connecting from the loopback address ``source`` (a different client to nginx),
+        trusting the proxy's self-signed certificate."""
+        context = ssl.create_default_context(cafile=str(self.certificate))
+        transport = httpx.HTTPTransport(local_address=source, verify=context)
+        return httpx.Client(transport=transport, verify=context, timeout=20, **options)
 
 
 def _web_env(db: dict, **values: str) -> dict[str, str]:
@@ -157,6 +163,7 @@ def proxied(django_db_setup, django_db_blocker):
                 direct=f"http://127.0.0.1:{web_port}",
                 web=web,
                 mock_bankid=bankid,
+                certificate=folder / "tls.crt",
             )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
