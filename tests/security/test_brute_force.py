@@ -203,3 +203,25 @@ def test_five_wrong_token_responses_in_a_row_over_http_lock_that_token_only(clie
     assert SecurityToken.objects.get(user=demo.anna).status == SecurityToken.Status.LOCKED
     assert SecurityToken.objects.get(user=demo.eva).status == SecurityToken.Status.ACTIVE
     assert _token_order(demo.eva).status == SignatureOrder.Status.PENDING
+
+
+def _admin_login(client: Client, personnummer: str, password: str, address: str = "192.0.2.20"):
+    data = {"username": personnummer, "password": password, "next": "/admin/"}
+    return client.post("/admin/login/", data, REMOTE_ADDR=address)
+
+
+def test_the_admins_password_login_blocks_after_five_wrong_passwords_in_a_row_for_that_person_only():
+    from tests.factories import UserFactory
+
+    staff, colleague = UserFactory(is_staff=True), UserFactory(is_staff=True)
+    for person in (staff, colleague):
+        person.set_password("rätt lösenord 2026")
+        person.save()
+    client = Client()
+    for _ in range(5):
+        assert _admin_login(client, staff.personnummer, "fel").status_code == 200
+    blocked = _admin_login(client, staff.personnummer, "rätt lösenord 2026")  # even the right one, now
+    assert blocked.status_code == 200 and "_auth_user_id" not in client.session
+    assert "För många misslyckade försök. Försök igen om 15 minuter." in blocked.content.decode()
+    # A colleague at the same address (the bank's office) is not locked out.
+    assert _admin_login(Client(), colleague.personnummer, "rätt lösenord 2026").status_code == 302
