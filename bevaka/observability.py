@@ -25,7 +25,7 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id
 task_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("task_id", default="")
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}\Z")
 _CELERY_HEADER = "bevaka_request_id"
 
 # --- Masking --------------------------------------------------------------------------------------------
