@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBadRequest
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -97,4 +97,35 @@ class TrustedProxyMiddleware:
     def __call__(self, request: HttpRequest):
         if "HTTP_X_FORWARDED_PROTO" in request.META and not from_trusted_proxy(request):
             del request.META["HTTP_X_FORWARDED_PROTO"]
+        return self.get_response(request)
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def holds_nul(request: HttpRequest) -> bool:
+    """Whether a query parameter or a form field (name or value) holds the NUL character."""
+    sources = [request.GET]
+    if request.method == "POST" and request.content_type in _FORM_TYPES:
+        sources.append(request.POST)
+    return any("\x00" in key or any("\x00" in value for value in values) for q in sources for key, values in q.lists())
+
+
+class RefuseNulMiddleware:
+    """Refuse NUL in any search or form field before a view sees it: 400 with a message that says so.
+
+    PostgreSQL stores no NUL in text, so a search (``?q=%00``) or form value holding one would fail in the
+    database (a 500). Nobody types NUL; every page, search, form and admin list gets the same answer here,
+    once, rather than a check in each form.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        if holds_nul(request):
+            from django.utils.translation import gettext as _
+
+            message = _("Förfrågan innehåller tecknet NUL (\\0), som inte är tillåtet i något fält. Ta bort det.")
+            return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
         return self.get_response(request)

@@ -361,6 +361,8 @@ MIDDLEWARE.insert(0, "bevaka.observability.RequestIdMiddleware")
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware"), "bevaka.http.TrustedProxyMiddleware"
 )
+# NUL in a search or form field is refused with a message (in the user's language) before any view.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.locale.LocaleMiddleware") + 1, "bevaka.http.RefuseNulMiddleware")
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware"
 )

@@ -71,3 +71,27 @@ def test_a_personnummer_or_organisationsnummer_takes_ascii_digits_only(written):
         parse_personnummer(written)
     with pytest.raises(ValidationError):
         parse_organisationsnummer(written[2:])
+
+
+NUL_MESSAGE = "Förfrågan innehåller tecknet NUL"
+
+
+def test_a_nul_in_the_permission_search_is_a_clear_400_not_a_crash(client, demo):
+    client.force_login(demo.anna)  # permission administrator of Exempelbolaget
+    response = client.get(f"/foretag/{demo.exempelbolaget.pk}/administrera-behorigheter/?q=%00", secure=True)
+    assert response.status_code == 400
+    assert NUL_MESSAGE in response.content.decode()
+
+
+def test_a_nul_in_an_admin_search_or_any_form_is_a_clear_400(client, demo):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    for path in ("/admin/companies/user/", "/admin/audit/auditentry/", "/admin/events/event/"):
+        response = client.get(f"{path}?q=a%00b", secure=True)
+        assert response.status_code == 400, path
+        assert NUL_MESSAGE in response.content.decode()
+    client.force_login(demo.anna)
+    url = f"/foretag/{demo.exempelbolaget.pk}/mina-bevakningar/kontaktuppgift/"
+    response = client.post(url, {"channel": "sms", "destination": "+4670\x001234567"}, secure=True)
+    assert response.status_code == 400 and NUL_MESSAGE in response.content.decode()
