@@ -291,6 +291,11 @@ EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Bevaka ärenden <no-reply@bevaka.localhost>")
 EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="bevaka.localhost")
+# Mobile numbers (contact verification, alerts) only in these countries (ISO 3166 codes): Sweden and the
+# Nordic countries by default. An SMS anywhere else costs the bank, and is how SMS pumping makes money.
+SMS_ALLOWED_COUNTRIES = [
+    code.upper() for code in env.list("SMS_ALLOWED_COUNTRIES", default=["SE", "NO", "DK", "FI", "IS", "AX", "FO", "GL"])
+]
 NOTIFICATIONS_OUTBOX_DIR = env.str("NOTIFICATIONS_OUTBOX_DIR", default=str(VAR_DIR / "outbox"))
 # Messages per second per channel, shared by all workers (a Redis token bucket); 0 = unlimited.
 NOTIFICATIONS_RATE_LIMITS = {

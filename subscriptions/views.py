@@ -108,7 +108,9 @@ def change_contact(request: HttpRequest, company_id: int) -> HttpResponse:
                 else _("Vi har skickat en kod med e-post. Skriv in den nedan."),
             )
     else:
-        messages.error(request, _("Ange ett mobilnummer eller en e-postadress."))
+        # What is wrong with what was typed (too long, …), not only what was expected.
+        problems = form.errors.get("destination") or [_("Ange ett mobilnummer eller en e-postadress.")]
+        messages.error(request, " ".join(problems))
     return redirect("my-watches", company_id=company_id)
 
 

@@ -4,8 +4,10 @@ JSON, a trailing newline in an id, NUL in search and form fields."""
 import json
 
 import pytest
+from django.test import Client
 
 from events.models import Event
+from subscriptions.models import ContactVerification
 from tests.events.conftest import Source, event
 
 pytestmark = pytest.mark.django_db
@@ -95,3 +97,50 @@ def test_a_nul_in_an_admin_search_or_any_form_is_a_clear_400(client, demo):
     url = f"/foretag/{demo.exempelbolaget.pk}/mina-bevakningar/kontaktuppgift/"
     response = client.post(url, {"channel": "sms", "destination": "+4670\x001234567"}, secure=True)
     assert response.status_code == 400 and NUL_MESSAGE in response.content.decode()
+
+
+# --- SMS pumping: mobile numbers only in the allowed countries (SMS_ALLOWED_COUNTRIES) ----------------------
+def _connected(demo):
+    from agreements import services as agreement_services
+    from tests.agreements.conftest import make_evidence
+
+    proposal = agreement_services.propose_connect(
+        company=demo.exempelbolaget, signer=demo.anna, case_type_codes=["e_invoice"], internet_bank="corporate"
+    )
+    agreement_services.apply_signed_proposal(
+        proposal=proposal, signer=demo.anna, evidence=make_evidence(demo.anna, proposal.content)
+    )
+
+
+def _contact_page(client, demo, destination: str) -> str:
+    client.force_login(demo.bertil)
+    url = f"/foretag/{demo.exempelbolaget.pk}/mina-bevakningar/kontaktuppgift/"
+    return client.post(url, {"channel": "sms", "destination": destination}, follow=True, secure=True).content.decode()
+
+
+def test_no_code_is_sent_to_a_mobile_number_outside_the_allowed_countries(client, demo):
+    from notifications.models import Delivery
+
+    _connected(demo)
+    page = _contact_page(client, demo, "+1 202 456 1111")
+    assert "Vi skickar inte sms till landsnummer +1." in page
+    assert "+46" in page and "+47" in page and "+358" in page  # the allowed ones, named
+    assert not ContactVerification.objects.exists() and not Delivery.objects.exists()
+    assert "Vi har skickat en kod" in _contact_page(Client(), demo, "+47 912 34 567")  # Norway: Nordic
+
+
+def test_an_overlong_mobile_number_or_field_gets_a_message_saying_so(client, demo):
+    _connected(demo)
+    assert "Mobilnumret är för långt" in _contact_page(client, demo, "070 " + "1" * 40)
+    too_long = _contact_page(client, demo, "0" * 300)
+    assert "som mest 254 tecken (den har 300)" in too_long
+    assert "Ange ett mobilnummer eller en e-postadress." not in too_long
+
+
+def test_a_mobile_number_with_a_nul_is_named_as_such():
+    from django.core.exceptions import ValidationError
+
+    from companies.phone import parse_mobile_number
+
+    with pytest.raises(ValidationError, match="otillåtet tecken"):
+        parse_mobile_number("070\x00-123 45 67")
