@@ -174,6 +174,9 @@ if env.bool("BEHIND_TLS_PROXY", default=False):
 # else's (bevaka/http.py: client_ip, TrustedProxyMiddleware). Empty: the client is REMOTE_ADDR.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 trusted_networks(tuple(TRUSTED_PROXIES))  # a value that is no address or network stops the start, named
+if env.bool("BEHIND_TLS_PROXY", default=False) and not TRUSTED_PROXIES:
+    # X-Forwarded-Proto is believed from TRUSTED_PROXIES only: without any, every request would redirect.
+    raise ImproperlyConfigured("BEHIND_TLS_PROXY needs TRUSTED_PROXIES: the address(es) of the TLS proxy in front.")
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -293,9 +296,8 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Bevaka ärenden <no-
 EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="bevaka.localhost")
 # Mobile numbers (contact verification, alerts) only in these countries (ISO 3166 codes): Sweden and the
 # Nordic countries by default. An SMS anywhere else costs the bank, and is how SMS pumping makes money.
-SMS_ALLOWED_COUNTRIES = [
-    code.upper() for code in env.list("SMS_ALLOWED_COUNTRIES", default=["SE", "NO", "DK", "FI", "IS", "AX", "FO", "GL"])
-]
+_NORDIC = ["SE", "NO", "DK", "FI", "IS", "AX", "FO", "GL"]
+SMS_ALLOWED_COUNTRIES = [code.upper() for code in env.list("SMS_ALLOWED_COUNTRIES", default=_NORDIC)]
 NOTIFICATIONS_OUTBOX_DIR = env.str("NOTIFICATIONS_OUTBOX_DIR", default=str(VAR_DIR / "outbox"))
 # Messages per second per channel, shared by all workers (a Redis token bucket); 0 = unlimited.
 NOTIFICATIONS_RATE_LIMITS = {

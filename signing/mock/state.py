@@ -300,7 +300,6 @@ class MockBankID:
                         "personalNumber": order.required_person or order.signer,
                         "userVisibleData": order.visible_text(),
                         "kind": order.kind,
-                        "endUserIp": order.end_user_ip,  # the address the RP said the user has
                     }
                 )
             return result

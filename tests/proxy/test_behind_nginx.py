@@ -11,7 +11,7 @@ import pytest
 
 from companies import demo as demo_world
 from signing.models import SignatureOrder
-from tests.signing.helpers import control, orders
+from tests.signing.helpers import control, rp
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -77,8 +77,11 @@ def test_the_bankid_order_carries_the_clients_address(proxied, demo):
         order_id = _order_id(_start_login(client, proxied, _csrf(client, proxied)))
     order = SignatureOrder.objects.get(pk=order_id)
     assert order.end_user_ip == "127.0.0.4"
-    at_bankid = [o for o in orders(proxied.mock_bankid, None) if o["orderRef"] == order.order_ref]
-    assert [o["endUserIp"] for o in at_bankid] == ["127.0.0.4"]  # what BankID was told: endUserIp
+    # What BankID was told (endUserIp) comes back in the completion data as the device's address.
+    anna = demo_world.PEOPLE[0].personnummer
+    assert control(proxied.mock_bankid, order.order_ref, "complete", {"personalNumber": anna}).is_success
+    collected = rp(proxied.mock_bankid, "collect", {"orderRef": order.order_ref}).json()
+    assert collected["completionData"]["device"]["ipAddress"] == "127.0.0.4"
 
 
 def test_a_hundred_abandoned_login_starts_from_one_client_then_another_client_logs_in(proxied, demo):

@@ -59,3 +59,19 @@ def test_a_forwarded_proto_from_a_client_is_forgotten_and_from_the_proxy_believe
     assert forged.status_code == 301 and forged["Location"].startswith("https://")
     proxied = client.get("/logga-in/", HTTP_X_FORWARDED_PROTO="https", REMOTE_ADDR="10.0.0.10")
     assert proxied.status_code == 200 and "Strict-Transport-Security" in proxied.headers
+
+
+def test_behind_a_tls_proxy_without_naming_it_the_settings_refuse_to_load():
+    import subprocess
+    import sys
+
+    from harness import BASE_DIR
+
+    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "bevaka.settings", "DEBUG": "true"}
+    code = "import django; django.setup()"
+    refused = subprocess.run(
+        [sys.executable, "-c", code], env={**env, "BEHIND_TLS_PROXY": "true"}, cwd=BASE_DIR, capture_output=True
+    )
+    assert refused.returncode != 0 and b"BEHIND_TLS_PROXY needs TRUSTED_PROXIES" in refused.stderr
+    named = {**env, "BEHIND_TLS_PROXY": "true", "TRUSTED_PROXIES": "10.0.0.10"}
+    assert subprocess.run([sys.executable, "-c", code], env=named, cwd=BASE_DIR).returncode == 0
