@@ -137,7 +137,9 @@ def change(request: HttpRequest, company_id: int) -> HttpResponse:
             return _store_proposal(request, proposal)
     elif request.method == "POST":
         status = 400
-    context = company_context(request, membership, nav="service", agreement=agreement, form=form)
+    # A change already waiting for a second signature: said here, before anyone signs (issue 19).
+    pending = services.open_pending_change(company=company) if membership.is_signatory else None
+    context = company_context(request, membership, nav="service", agreement=agreement, form=form, pending=pending)
     return render(request, "agreements/change.html", context, status=status)
 
 

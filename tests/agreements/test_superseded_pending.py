@@ -58,3 +58,13 @@ def test_both_joint_signatories_see_that_the_pending_change_was_withdrawn(client
 def test_a_joint_signatory_proposing_while_a_change_is_pending_is_told_before_signing(demo, pending_change):
     with pytest.raises(services.AgreementError, match="väntar redan på signatur"):
         services.propose_change(company=demo.exempelbolaget, signer=demo.fredrik, case_type_codes=["rejected_payment"])
+
+
+def test_the_change_page_says_before_signing_what_happens_to_the_waiting_change(client, demo, pending_change):
+    url = f"/foretag/{demo.exempelbolaget.pk}/bevaka-arenden/andra-avtal/"
+    client.force_login(demo.anna)  # signs alone: her change would withdraw Eva's
+    page = client.get(url, secure=True).content.decode()
+    assert "Eva Ek har signerat en ändring som väntar på en andra signatur" in page
+    assert "Ändrar du avtalet nu dras den ändringen tillbaka." in page
+    client.force_login(demo.fredrik)  # signs jointly: told to sign or withdraw it first
+    assert "väntar redan på signatur" in client.get(url, secure=True).content.decode()
