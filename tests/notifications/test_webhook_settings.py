@@ -49,9 +49,11 @@ def test_healthz_answers_there(client):
     assert client.get("/healthz").status_code in (200, 503)
 
 
-def test_it_runs_only_the_request_id_and_security_middleware():
+def test_it_runs_only_the_request_id_trusted_proxy_and_security_middleware():
+    # TrustedProxyMiddleware: here too only the proxy may say a request came over HTTPS (issue 19).
     assert settings_webhooks.MIDDLEWARE == [
         "bevaka.observability.RequestIdMiddleware",
+        "bevaka.http.TrustedProxyMiddleware",
         "django.middleware.security.SecurityMiddleware",
     ]
 
