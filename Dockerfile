@@ -24,4 +24,4 @@ USER 10001
 EXPOSE 8000
 # gunicorn reads WEB_CONCURRENCY for its worker count; one request log line per request comes from Django
 # (bevaka.observability), with the request id, so gunicorn's own access log stays off.
-CMD ["gunicorn", "bevaka.wsgi:application", "--bind", "0.0.0.0:8000", "--forwarded-allow-ips", "*"]
+CMD ["gunicorn", "bevaka.wsgi:application", "--bind", "0.0.0.0:8000"]

@@ -55,6 +55,7 @@ services:
 	bash scripts/ensure-docker-compose.sh
 	bash scripts/ensure-chaos.sh
 	bash scripts/ensure-promtool.sh
+	bash scripts/ensure-nginx.sh
 
 ## make messages: regenerate the English catalogues from the Swedish source strings and compile them.
 ## New strings arrive untranslated (no fuzzy guesses); translate them in the .po files, then run it again.

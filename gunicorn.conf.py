@@ -16,6 +16,10 @@ from pathlib import Path
 
 threads = int(os.environ.get("WEB_THREADS", "1"))
 worker_class = "gthread" if threads > 1 else "sync"
+# Whose X-Forwarded-Proto gunicorn believes (its wsgi.url_scheme, which Django reads without BEHIND_TLS_PROXY):
+# exactly the proxies of TRUSTED_PROXIES, never "*" and not gunicorn's default of loopback, so a client that
+# reaches the web directly cannot make its request look like HTTPS.
+forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES", "")
 
 # HTTP metrics in prometheus_client's multiprocess mode (bevaka/http_metrics.py): a folder of this server's
 # own, set here, before any worker imports prometheus_client (it reads the variable on import), emptied

@@ -27,6 +27,8 @@ from .models import (
     InternetBank,
     PendingAgreementChange,
 )
+from .pending import expire_pending as _expire_pending
+from .pending import open_pending_change, withdraw_superseded
 from .proposals import Proposal
 from .selectors import active_agreement
 
@@ -63,9 +65,17 @@ def _clean_codes(codes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return codes
 
 
+def _refuse_a_second_pending(membership: Membership) -> None:
+    # A joint signature would be refused while another change waits: say so before the signing, not after.
+    if membership.signing_mandate == SigningMandate.JOINTLY and open_pending_change(company=membership.company):
+        raise AgreementError(
+            _("En ändring av avtalet väntar redan på signatur. Signera eller återkalla den innan du föreslår en ny.")
+        )
+
+
 def propose_connect(*, company: Company, signer: User, case_type_codes: list[str], internet_bank: str = "") -> Proposal:
     """What connecting the company with these case types would mean. Validates; stores nothing."""
-    _signatory_membership(company=company, user=signer)
+    _refuse_a_second_pending(_signatory_membership(company=company, user=signer))
     if active_agreement(company=company):
         raise AgreementError(_("Företaget är redan anslutet till tjänsten Bevaka ärenden."))
     codes = _clean_codes(case_type_codes)
@@ -90,7 +100,7 @@ def propose_connect(*, company: Company, signer: User, case_type_codes: list[str
 
 def propose_change(*, company: Company, signer: User, case_type_codes: list[str]) -> Proposal:
     """What changing the active agreement to these case types would mean. Validates; stores nothing."""
-    _signatory_membership(company=company, user=signer)
+    _refuse_a_second_pending(_signatory_membership(company=company, user=signer))
     agreement = active_agreement(company=company)
     if agreement is None:
         raise AgreementError(_("Företaget är inte anslutet till tjänsten Bevaka ärenden."))
@@ -195,9 +205,10 @@ def apply_signed_proposal(*, proposal: Proposal, signer: User, evidence, ip_addr
     """
     membership = _signatory_membership(company=Company.objects.get(pk=proposal.company_id), user=signer)
     if membership.signing_mandate == SigningMandate.ALONE:
-        return SignedResult(
-            version=_put_in_force(proposal=proposal, signatures=[(signer, evidence)], ip_address=ip_address)
-        )
+        version = _put_in_force(proposal=proposal, signatures=[(signer, evidence)], ip_address=ip_address)
+        # A joint change waiting on the version before can never take effect now: withdrawn, and said so.
+        withdraw_superseded(company=version.agreement.company, version=version, actor=signer, ip_address=ip_address)
+        return SignedResult(version=version)
 
     company = Company.objects.select_for_update().get(pk=proposal.company_id)
     _expire_pending(company=company)
@@ -261,23 +272,6 @@ def proposal_for_pending(pending: PendingAgreementChange) -> Proposal:
         company_id=pending.company_id,
         is_sole_proprietorship=pending.company.is_sole_proprietorship,
         pending_id=pending.pk,
-    )
-
-
-def _expire_pending(*, company: Company) -> None:
-    PendingAgreementChange.objects.filter(
-        company=company, status=PendingAgreementChange.Status.PENDING, expires_at__lte=timezone.now()
-    ).update(status=PendingAgreementChange.Status.EXPIRED, resolved_at=timezone.now())
-
-
-def open_pending_change(*, company: Company) -> PendingAgreementChange | None:
-    """The company's change waiting for a second signature, if any and not expired."""
-    return (
-        PendingAgreementChange.objects.filter(
-            company=company, status=PendingAgreementChange.Status.PENDING, expires_at__gt=timezone.now()
-        )
-        .select_related("initiated_by")
-        .first()
     )
 
 

@@ -21,6 +21,7 @@ from . import services
 from .access import access_permission_admin, has_service_access
 from .forms import AgreementForm, SigningMethodForm
 from .models import Agreement, AgreementSignature, AgreementVersion, CaseType, PendingAgreementChange
+from .pending import last_superseded
 from .proposals import Proposal
 from .selectors import active_agreement, permission_rows
 
@@ -46,6 +47,7 @@ def service_page(request: HttpRequest, company_id: int) -> HttpResponse:
         agreement=agreement,
         version=version,
         pending=services.open_pending_change(company=company),
+        superseded=last_superseded(company=company) if membership.is_signatory else None,
         has_access=has_service_access(user=request.user, company=company),
         signatories=signatories_of(company_id=company_id),
     )
@@ -135,7 +137,9 @@ def change(request: HttpRequest, company_id: int) -> HttpResponse:
             return _store_proposal(request, proposal)
     elif request.method == "POST":
         status = 400
-    context = company_context(request, membership, nav="service", agreement=agreement, form=form)
+    # A change already waiting for a second signature: said here, before anyone signs (issue 19).
+    pending = services.open_pending_change(company=company) if membership.is_signatory else None
+    context = company_context(request, membership, nav="service", agreement=agreement, form=form, pending=pending)
     return render(request, "agreements/change.html", context, status=status)
 
 

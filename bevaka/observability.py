@@ -19,11 +19,13 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from bevaka.http import client_ip
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 task_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("task_id", default="")
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}\Z")
 _CELERY_HEADER = "bevaka_request_id"
 
 # --- Masking --------------------------------------------------------------------------------------------
@@ -154,6 +156,7 @@ class RequestIdMiddleware:
                 response.status_code,
                 extra={
                     "status": response.status_code,
+                    "client_ip": client_ip(request),
                     "duration_ms": round((time.monotonic() - started) * 1000, 1),
                 },
             )

@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from bevaka.env import settings_env
+from bevaka.http import trusted_networks
 from bevaka.observability import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -175,6 +176,13 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 if env.bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The proxies in front (addresses or CIDRs): their X-Forwarded-For and X-Forwarded-Proto are believed, nobody
+# else's (bevaka/http.py: client_ip, TrustedProxyMiddleware). Empty: the client is REMOTE_ADDR.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+trusted_networks(tuple(TRUSTED_PROXIES))  # a value that is no address or network stops the start, named
+if env.bool("BEHIND_TLS_PROXY", default=False) and not TRUSTED_PROXIES:
+    # X-Forwarded-Proto is believed from TRUSTED_PROXIES only: without any, every request would redirect.
+    raise ImproperlyConfigured("BEHIND_TLS_PROXY needs TRUSTED_PROXIES: the address(es) of the TLS proxy in front.")
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -292,6 +300,10 @@ EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Bevaka ärenden <no-reply@bevaka.localhost>")
 EMAIL_MESSAGE_ID_DOMAIN = env.str("EMAIL_MESSAGE_ID_DOMAIN", default="bevaka.localhost")
+# Mobile numbers (contact verification, alerts) only in these countries (ISO 3166 codes): Sweden and the
+# Nordic countries by default. An SMS anywhere else costs the bank, and is how SMS pumping makes money.
+_NORDIC = ["SE", "NO", "DK", "FI", "IS", "AX", "FO", "GL"]
+SMS_ALLOWED_COUNTRIES = [code.upper() for code in env.list("SMS_ALLOWED_COUNTRIES", default=_NORDIC)]
 NOTIFICATIONS_OUTBOX_DIR = env.str("NOTIFICATIONS_OUTBOX_DIR", default=str(VAR_DIR / "outbox"))
 # Messages per second per channel, shared by all workers (a Redis token bucket); 0 = unlimited.
 NOTIFICATIONS_RATE_LIMITS = {
@@ -359,6 +371,12 @@ FORMAT_MODULE_PATH = ["bevaka.formats"]
 # served by whitenoise right after SecurityMiddleware (HTTPS redirect and HSTS come first).
 MIDDLEWARE.insert(0, "bevaka.observability.RequestIdMiddleware")
 MIDDLEWARE.insert(0, "bevaka.http_metrics.HttpMetricsMiddleware")  # outermost: counts every answer
+# Before anything reads X-Forwarded-Proto (SecurityMiddleware's redirect and HSTS, request.is_secure()).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware"), "bevaka.http.TrustedProxyMiddleware"
+)
+# NUL in a search or form field is refused with a message (in the user's language) before any view.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.locale.LocaleMiddleware") + 1, "bevaka.http.RefuseNulMiddleware")
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware"
 )
@@ -412,7 +430,10 @@ INSTALLED_APPS += ["throttling"]
 THROTTLE_MAX_FAILURES_IN_A_ROW = env.int("THROTTLE_MAX_FAILURES_IN_A_ROW", default=5)
 THROTTLE_BLOCK_MINUTES = env.float("THROTTLE_BLOCK_MINUTES", default=15.0)
 THROTTLE_ADDRESS_MAX_FAILURES = env.int("THROTTLE_ADDRESS_MAX_FAILURES", default=100)  # per hour
-THROTTLE_BANKID_STARTS_PER_ADDRESS = env.int("THROTTLE_BANKID_STARTS_PER_ADDRESS", default=100)  # per 10 min
+# An address (an office, everyone behind one NAT) starts at most this many BankID logins in 10 minutes, then
+# waits the cool-down: a bound on floods, never a person's block (docs/SECURITY.md).
+THROTTLE_BANKID_STARTS_PER_ADDRESS = env.int("THROTTLE_BANKID_STARTS_PER_ADDRESS", default=1000)  # per 10 min
+THROTTLE_BANKID_ADDRESS_COOLDOWN_SECONDS = env.int("THROTTLE_BANKID_ADDRESS_COOLDOWN_SECONDS", default=60)
 # httpx logs every request line at INFO; URLs may carry query parameters we do not want in logs.
 LOGGING.setdefault("loggers", {}).update({"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}})
 # --- Benchmarks (issue 8) --------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ MIDDLEWARE = [
     in (
         "bevaka.http_metrics.HttpMetricsMiddleware",
         "bevaka.observability.RequestIdMiddleware",
+        "bevaka.http.TrustedProxyMiddleware",
         "django.middleware.security.SecurityMiddleware",
     )
 ]

@@ -5,10 +5,13 @@ from django.utils.translation import gettext_lazy as _
 from agreements.urls import service_urlpatterns
 from bevaka.health import urlpatterns as health_urlpatterns
 from bevaka.metrics import metrics
+from companies.forms import ThrottledAdminAuthenticationForm
 from notifications.dashboard import dashboard
 
 admin.site.site_header = _("Bevaka ärenden – bankens administration")
 admin.site.site_title = _("Bevaka ärenden")
+# The password form is throttled like every login (five wrong in a row for one person, then a block).
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 urlpatterns = [
     path("admin/driftoversikt/", admin.site.admin_view(dashboard), name="admin-dashboard"),

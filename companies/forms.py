@@ -1,6 +1,10 @@
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+
+from bevaka.http import client_ip
+from throttling import services as throttling
 
 from .identity import parse_personnummer
 
@@ -42,3 +46,30 @@ class LanguageForm(forms.Form):
         if not value:
             raise ValidationError(_("Välj ett språk."))
         return value
+
+
+class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin's password login, limited as every login is: five wrong in a row for one person, then a
+    block (``throttling.ADMIN_LOGIN``), and the loose per-address bound; a block refuses even the right
+    password, so that guessing goes no further. Staff normally log in with BankID (the site's login)."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        try:
+            person = parse_personnummer(username)
+        except ValidationError:
+            person = username.strip()
+        address = client_ip(self.request) or "unknown"
+        try:
+            throttling.check(limit=throttling.LOGIN_ADDRESS, key=address)
+            throttling.check(limit=throttling.ADMIN_LOGIN, key=person)
+        except throttling.Blocked as blocked:
+            raise ValidationError(str(blocked), code="blocked") from None
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            throttling.record_failure(limit=throttling.ADMIN_LOGIN, key=person)
+            throttling.record_failure(limit=throttling.LOGIN_ADDRESS, key=address)
+            raise
+        throttling.record_success(limit=throttling.ADMIN_LOGIN, key=person)
+        return cleaned

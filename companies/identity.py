@@ -11,8 +11,9 @@ import re
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-_PERSONNUMMER = re.compile(r"^(?P<century>\d{2})?(?P<date>\d{6})(?P<sep>[-+]?)(?P<serial>\d{4})$")
-_ORGANISATIONSNUMMER = re.compile(r"^(?:16)?(?P<head>\d{6})-?(?P<tail>\d{4})$")
+# ASCII digits only (Python's \d takes "٣" and "３" too), and \Z: "$" would let a final newline by.
+_PERSONNUMMER = re.compile(r"^(?P<century>\d{2})?(?P<date>\d{6})(?P<sep>[-+]?)(?P<serial>\d{4})\Z", re.ASCII)
+_ORGANISATIONSNUMMER = re.compile(r"^(?:16)?(?P<head>\d{6})-?(?P<tail>\d{4})\Z", re.ASCII)
 
 
 def luhn_checksum_ok(digits: str) -> bool:

@@ -133,7 +133,7 @@ def authenticate(
     now = timezone.now().timestamp() if now is None else now
     if not source_name or not timestamp or not signature:
         raise AuthenticationFailed("missing headers")
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:  # not "²", not "١٢"
         raise AuthenticationFailed("malformed timestamp")
     if abs(now - int(timestamp)) > settings.EVENTS_SIGNATURE_TOLERANCE_SECONDS:
         raise AuthenticationFailed("timestamp outside the window")

@@ -17,7 +17,7 @@ from companies.identity import luhn_checksum_ok
 
 from .sources import case_type_ids
 
-SOURCE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+SOURCE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}\Z")  # \Z: "$" lets a final "\n" by
 FIELDS = {"id", "type", "company", "occurred_at", "reference"}
 REQUIRED = ("id", "type", "company", "occurred_at")
 MAX_REFERENCE = 64
@@ -90,7 +90,7 @@ def _clean_one(item, prefix: str, case_types, latest: datetime.datetime, errors:
     if item["type"] not in case_types:
         errors.append(FieldError(prefix + "type", "unknown case type; one of " + ", ".join(sorted(case_types))))
     org_number = item["company"].replace("-", "").strip()
-    if not (len(org_number) == 10 and org_number.isdigit() and luhn_checksum_ok(org_number)):
+    if not (len(org_number) == 10 and org_number.isascii() and org_number.isdigit() and luhn_checksum_ok(org_number)):
         errors.append(FieldError(prefix + "company", "an organisationsnummer: 10 digits with a valid check digit"))
     occurred_at = None
     try:

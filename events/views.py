@@ -40,6 +40,8 @@ def _parse(body: bytes, *, batch: bool) -> list:
         payload = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise EventValidationError([FieldError("body", "not valid UTF-8 JSON")]) from None
+    except RecursionError:  # tens of thousands of "[": deeper than the parser goes, and than any event is
+        raise EventValidationError([FieldError("body", "JSON nested too deeply")]) from None
     if not batch:
         return [payload]
     if not isinstance(payload, dict) or set(payload) != {"events"} or not isinstance(payload["events"], list):

@@ -121,3 +121,10 @@ def smtp_sink(
 def mock_bankid(*, port: int = 0, time_factor: float = 1.0) -> list[str]:
     """The mock BankID server (0: a free port; it prints where, MOCK_BANKID_READY)."""
     return manage("mock_bankid", "--port", str(port), "--time-factor", str(time_factor))
+
+
+def nginx(*, prefix: Path, config: Path) -> list[str]:
+    """Debian's nginx as a private foreground process: its paths under ``prefix`` (pid, logs, temp files),
+    the errors of its start in ``prefix``/error.log, never the machine's own /etc/nginx or /var/log."""
+    binary = "/usr/sbin/nginx"
+    return [binary, "-p", f"{prefix}/", "-c", str(config), "-e", str(prefix / "error.log"), "-g", "daemon off;"]

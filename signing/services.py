@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import secrets
+import string
 import uuid
 from urllib.parse import urlsplit
 
@@ -345,7 +346,7 @@ def answer_token_challenge(*, order_id, user, response: str) -> SignatureOrder:
         if now >= order.expires_at:
             _finish(order, Status.FAILED, "TOKEN_CHALLENGE_EXPIRED")
             return order
-        digits = "".join(ch for ch in (response or "") if ch.isdigit())
+        digits = "".join(ch for ch in (response or "") if ch in string.digits)  # not "²" or "３"
         suite = OcraSuite.parse(token.suite)
         if suite.verify(token_secret(token), order.challenge, digits):
             token.consecutive_failures = 0

@@ -8,6 +8,7 @@ import datetime
 import hashlib
 import hmac
 import secrets
+import string
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -197,7 +198,7 @@ def confirm_verification(*, user: User, channel: str, code: str, ip_address: str
             raise WatchError(_("Koden har gått ut. Begär en ny kod."))
         if verification.attempts >= CODE_MAX_TRIES:
             raise WatchError(_("För många felaktiga försök. Begär en ny kod."))
-        given = "".join(ch for ch in (code or "") if ch.isdigit())
+        given = "".join(ch for ch in (code or "") if ch in string.digits)  # not "²" or "３"
         if hmac.compare_digest(_code_hash(verification.pk, given), verification.code_hash):
             throttling.record_success(limit=throttling.CONTACT_CODE, key=user.pk)
             return _mark_verified(user=user, verification=verification, now=now, ip_address=ip_address)

@@ -111,10 +111,10 @@ def change_contact(request: HttpRequest, company_id: int) -> HttpResponse:
                 else _("Vi har skickat en kod med e-post. Skriv in den nedan."),
             )
             return redirect("my-watches", company_id=company_id)
-    elif form.has_error("destination", "max_length"):
-        message = form.errors["destination"][0]
     else:
-        message = _("Ange ett mobilnummer eller en e-postadress.")
+        # What is wrong with what was typed (too long, …), not only what was expected.
+        problems = form.errors.get("destination") or [_("Ange ett mobilnummer eller en e-postadress.")]
+        message = " ".join(problems)
     # Refused: the page again, the field keeping what was typed, the error beside it (issue 18).
     typed = request.POST.get("destination", "")
     refused = {"channel": request.POST.get("channel", ""), "typed": typed, "error": message}

@@ -45,21 +45,41 @@ class Limit:
     max_failures: int
     block: datetime.timedelta
     window: datetime.timedelta | None = None
+    counts: str = "person"  # whose attempts: "person", "browser" or "address" (the refusal says so)
+
+
+def _refusal(counts: str, minutes: int) -> str:
+    """What a refused person is told: the truth about whose attempts led to it, and when to try again."""
+    if counts == "address":
+        # Everyone behind the same address (an office, a NAT) shares this count: it was not necessarily them.
+        text = ngettext(
+            "Just nu görs ovanligt många inloggningsförsök från ditt nätverk. Försök igen om %(minutes)d minut.",
+            "Just nu görs ovanligt många inloggningsförsök från ditt nätverk. Försök igen om %(minutes)d minuter.",
+            minutes,
+        )
+    elif counts == "browser":
+        text = ngettext(
+            "Inloggning med BankID har påbörjats för många gånger i rad i den här webbläsaren utan att slutföras. "
+            "Försök igen om %(minutes)d minut.",
+            "Inloggning med BankID har påbörjats för många gånger i rad i den här webbläsaren utan att slutföras. "
+            "Försök igen om %(minutes)d minuter.",
+            minutes,
+        )
+    else:
+        text = ngettext(
+            "För många misslyckade försök. Försök igen om %(minutes)d minut.",
+            "För många misslyckade försök. Försök igen om %(minutes)d minuter.",
+            minutes,
+        )
+    return text % {"minutes": minutes}
 
 
 class Blocked(Exception):
-    """Too many failed attempts; ``str()`` says so in the user's language, with when to try again."""
+    """Refused for now; ``str()`` says why in the user's language (whose attempts), with when to try again."""
 
-    def __init__(self, until: datetime.datetime) -> None:
+    def __init__(self, until: datetime.datetime, counts: str = "person") -> None:
         minutes = max(1, math.ceil((until - timezone.now()).total_seconds() / 60))
-        super().__init__(
-            ngettext(
-                "För många misslyckade försök. Försök igen om %(minutes)d minut.",
-                "För många misslyckade försök. Försök igen om %(minutes)d minuter.",
-                minutes,
-            )
-            % {"minutes": minutes}
-        )
+        super().__init__(_refusal(counts, minutes))
         self.until = until
 
 
@@ -87,7 +107,7 @@ def check(*, limit: Limit, key: object) -> None:
     until = blocked.values_list("blocked_until", flat=True).first()
     if until is not None:
         metrics.count("bevaka_throttle_refusals_total", scope=limit.scope)
-        raise Blocked(until)
+        raise Blocked(until, limit.counts)
 
 
 def record_failure(*, limit: Limit, key: object) -> int:
@@ -128,17 +148,23 @@ def forgive_one(*, limit: Limit, key: object) -> None:
 _IN_A_ROW = getattr(settings, "THROTTLE_MAX_FAILURES_IN_A_ROW", 5)
 LOGIN_PERSON = Limit("login-person", _IN_A_ROW, _minutes("THROTTLE_BLOCK_MINUTES", 15))
 CONTACT_CODE = Limit("contact-code", _IN_A_ROW, _minutes("THROTTLE_BLOCK_MINUTES", 15))
-BANKID_LOGIN_SESSION = Limit("bankid-session", _IN_A_ROW, _minutes("THROTTLE_BLOCK_MINUTES", 15))
+ADMIN_LOGIN = Limit("admin-login", _IN_A_ROW, _minutes("THROTTLE_BLOCK_MINUTES", 15))
+BANKID_LOGIN_SESSION = Limit("bankid-session", _IN_A_ROW, _minutes("THROTTLE_BLOCK_MINUTES", 15), counts="browser")
 # Per address, the loose outer bounds: a company's office behind one address must not be locked out.
 LOGIN_ADDRESS = Limit(
     "login-address",
     getattr(settings, "THROTTLE_ADDRESS_MAX_FAILURES", 100),
     _minutes("THROTTLE_BLOCK_MINUTES", 15),
     window=datetime.timedelta(hours=1),
+    counts="address",
 )
+# Starting a BankID login costs nothing to an attacker without cookies, and every colleague behind the same
+# address shares this count: so it only bounds a flood (far above an office's own rate), and what it refuses
+# it refuses for a short cool-down, not the 15 minutes of a person's block (docs/SECURITY.md has the numbers).
 BANKID_LOGIN_ADDRESS = Limit(
     "bankid-address",
-    getattr(settings, "THROTTLE_BANKID_STARTS_PER_ADDRESS", 100),
-    _minutes("THROTTLE_BLOCK_MINUTES", 15),
+    getattr(settings, "THROTTLE_BANKID_STARTS_PER_ADDRESS", 1000),
+    datetime.timedelta(seconds=getattr(settings, "THROTTLE_BANKID_ADDRESS_COOLDOWN_SECONDS", 60)),
     window=datetime.timedelta(minutes=10),
+    counts="address",
 )

@@ -50,10 +50,12 @@ def test_the_health_endpoints_answer_there(client):
         assert client.get(path).status_code == 200, path
 
 
-def test_it_runs_only_the_http_metrics_request_id_and_security_middleware():
+def test_it_runs_only_the_http_metrics_request_id_trusted_proxy_and_security_middleware():
+    # TrustedProxyMiddleware: here too only the proxy may say a request came over HTTPS (issue 19).
     assert settings_webhooks.MIDDLEWARE == [
         "bevaka.http_metrics.HttpMetricsMiddleware",
         "bevaka.observability.RequestIdMiddleware",
+        "bevaka.http.TrustedProxyMiddleware",
         "django.middleware.security.SecurityMiddleware",
     ]
 

@@ -1,9 +1,11 @@
 """docker-compose.yml validates with Debian's docker-compose (no engine runs here, so nothing starts it)."""
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
+from unittest import mock
 
 import yaml
 
@@ -164,3 +166,39 @@ def test_the_web_containers_are_healthy_only_when_readyz_answers_200():
     for name in ("web", "webhooks"):
         check = " ".join(services[name]["healthcheck"]["test"])
         assert "/readyz" in check and "503" not in check and "HTTPError" not in check, name
+
+
+def test_a_pinned_tls_proxy_is_the_only_way_in_and_the_app_trusts_exactly_it():
+    # Issue 19: every address-based decision saw the proxy; now the app knows which address is the proxy.
+    services = resolved()["services"]
+    proxy = services["proxy"]
+    assert re.fullmatch(r"nginx:\d+\.\d+\.\d+(-alpine)?(@sha256:[0-9a-f]{64})?", proxy["image"]), proxy["image"]
+    assert {port["target"] for port in proxy["ports"]} == {443, 80}
+    assert {"web", "webhooks"} <= set(proxy["depends_on"])
+    address = proxy["networks"]["default"]["ipv4_address"]
+    for name in ("web", "webhooks"):
+        assert "ports" not in services[name], f"{name} must be reached through the proxy only"
+    for name, service in services.items():
+        if service.get("image") == "bevaka:latest":
+            assert service["environment"]["TRUSTED_PROXIES"] == address, name
+            assert service["environment"]["BEHIND_TLS_PROXY"] == "true", name
+    mounted = {target: source for source, target, *_mode in (volume.split(":") for volume in proxy["volumes"])}
+    config = Path(mounted["/etc/nginx/nginx.conf"]).read_text()
+    assert re.search(r"location /webhooks/ \{ proxy_pass http://webhooks;", config)
+    assert re.search(r"location / \{ proxy_pass http://web;", config)
+    assert "listen 443 ssl" in config
+    assert Path(mounted["/etc/nginx/bevaka/proxy_headers.conf"]) == BASE_DIR / "deploy/nginx/proxy_headers.conf"
+
+
+def test_gunicorn_believes_x_forwarded_proto_from_the_trusted_proxies_only_never_from_everyone(tmp_path):
+    assert "forwarded-allow-ips" not in (BASE_DIR / "Dockerfile").read_text()
+    assert "forwarded-allow-ips" not in (BASE_DIR / "docker-compose.yml").read_text()
+    namespace: dict = {}
+    # The metrics folder given, so that reading the config makes no folder of its own.
+    metrics = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    with mock.patch.dict(os.environ, {"TRUSTED_PROXIES": "172.30.0.10", **metrics}):
+        exec((BASE_DIR / "gunicorn.conf.py").read_text(), namespace)  # noqa: S102 - our own config file
+    assert namespace["forwarded_allow_ips"] == "172.30.0.10"
+    with mock.patch.dict(os.environ, metrics, clear=True):
+        exec((BASE_DIR / "gunicorn.conf.py").read_text(), namespace)  # noqa: S102
+    assert namespace["forwarded_allow_ips"] == ""  # gunicorn's own default would trust loopback
