@@ -76,9 +76,9 @@ def customer_pages(demo, *, language: str = "sv") -> Iterator[SitePage]:
 
     # The signing step of a connect, and the signing page of the security-token method.
     anna = _logged_in(demo.anna, language)
-    anna.post(reverse("agreements:connect", args=[company]), {"case_types": ALL})
-    yield SitePage("sign step", demo.anna, reverse("agreements:sign", args=[company]), anna)
-    started = anna.post(reverse("agreements:sign", args=[company]), {"method": "security_token"})
+    sign_step = anna.post(reverse("agreements:connect", args=[company]), {"case_types": ALL})["Location"]
+    yield SitePage("sign step", demo.anna, sign_step, anna)
+    started = anna.post(sign_step, {"method": "security_token"})
     yield SitePage("sign page, security token", demo.anna, started["Location"], anna)
 
     version = _connect(demo)
@@ -209,6 +209,6 @@ def bankid_pages(demo, *, language: str = "sv") -> Iterator[SitePage]:
     company = demo.exempelbolaget.pk
     for method in ("bankid_mobile", "bankid_card"):
         anna = _logged_in(demo.anna, language)
-        anna.post(reverse("agreements:connect", args=[company]), {"case_types": ALL})
-        started = anna.post(reverse("agreements:sign", args=[company]), {"method": method})
+        sign_step = anna.post(reverse("agreements:connect", args=[company]), {"case_types": ALL})["Location"]
+        started = anna.post(sign_step, {"method": method})
         yield SitePage(f"sign page, {method}", demo.anna, started["Location"], anna)
