@@ -37,7 +37,15 @@ class SignatureInline(ReadOnlyInline):
 
 
 class EndByBankForm(forms.Form):
-    reason = forms.CharField(label=_("Orsak"), max_length=300, widget=forms.Textarea(attrs={"rows": 3}))
+    category = forms.ChoiceField(
+        label=_("Orsak som kunden ser"), choices=[("", "---------"), *Agreement.EndCategory.choices]
+    )
+    reason = forms.CharField(
+        label=_("Bankens anteckning"),
+        help_text=_("Visas inte för kunden."),
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
 
 @admin.register(Agreement)
@@ -58,6 +66,7 @@ class AgreementAdmin(admin.ModelAdmin):
         "ended_at",
         "ended_by",
         "ended_how",
+        "end_category",
         "end_reason",
     ]
     exclude = []
@@ -90,6 +99,7 @@ class AgreementAdmin(admin.ModelAdmin):
                     agreement_id=agreement.pk,
                     staff_user=request.user,
                     reason=form.cleaned_data["reason"],
+                    category=form.cleaned_data["category"],
                     ip_address=client_ip(request),
                 )
             except AgreementError as error:

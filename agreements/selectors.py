@@ -20,6 +20,12 @@ def active_agreement(*, company: Company) -> Agreement | None:
     return Agreement.objects.active().filter(company=company).first()
 
 
+def bank_ended_agreement(*, company: Company) -> Agreement | None:
+    """The company's latest agreement if the bank ended it (the company has not connected again since)."""
+    latest = Agreement.objects.filter(company=company).order_by("-created_at", "-pk").first()
+    return latest if latest and latest.ended_how == Agreement.EndedBy.BACK_OFFICE else None
+
+
 def stale_proposal_reason(proposal: Proposal) -> str | None:
     """Why ``proposal`` can no longer be signed (the agreement or the pending change moved on since it was
     made), in the customer's language; None while it still applies. Signing would be refused anyway; this

@@ -24,7 +24,7 @@ from .access import access_permission_admin, has_service_access
 from .forms import AgreementForm, SigningMethodForm
 from .models import Agreement, AgreementSignature, AgreementVersion, CaseType, PendingAgreementChange
 from .proposals import Proposal
-from .selectors import active_agreement, permission_rows, stale_proposal_reason
+from .selectors import active_agreement, bank_ended_agreement, permission_rows, stale_proposal_reason
 
 # A user's proposals for a company, each under its own id (issue 18, defect 4: one slot per company let a
 # second tab replace what the first tab was about to sign). An entry keeps its signing order and, once
@@ -52,6 +52,7 @@ def service_page(request: HttpRequest, company_id: int) -> HttpResponse:
         pending=services.open_pending_change(company=company),
         has_access=has_service_access(user=request.user, company=company),
         signatories=signatories_of(company_id=company_id),
+        bank_ended=bank_ended_agreement(company=company) if agreement is None else None,
     )
     if agreement is None and membership.is_signatory:
         context["form"] = AgreementForm(sole_proprietorship=company.is_sole_proprietorship)

@@ -124,6 +124,12 @@ def customer_pages(demo, *, language: str = "sv") -> Iterator[SitePage]:
     yield SitePage("end receipt", demo.anna, reverse("agreements:end-receipt", args=[company, ended.pk]))
     yield SitePage("service, ended", demo.anna, reverse("service", args=[company]))
 
+    # Connected again, then ended by the bank: the customer sees that, when and why (issue 18, defect 6).
+    again = _connect(demo).agreement
+    agreements.end_agreement_by_bank(agreement_id=again.pk, staff_user=_superuser(), reason="x", category="terms")
+    yield SitePage("service, ended by the bank", demo.anna, reverse("service", args=[company]))
+    yield SitePage("my watches, ended by the bank", demo.bertil, reverse("my-watches", args=[company]))
+
 
 def staff_pages(demo) -> list[SitePage]:
     """The admin as bank staff see it: the index, every changelist, an agreement and an event's Why (not)?."""
@@ -145,6 +151,8 @@ def staff_pages(demo) -> list[SitePage]:
     pages.append(
         SitePage("admin agreement", superuser, reverse("admin:agreements_agreement_change", args=[agreement.pk]))
     )
+    end_page = reverse("admin:agreements_agreement_end_by_bank", args=[agreement.pk])
+    pages.append(SitePage("admin end by bank", superuser, end_page))
     return pages
 
 
