@@ -179,14 +179,26 @@ def cosign(request: HttpRequest, company_id: int, pending_id: int) -> HttpRespon
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def withdraw(request: HttpRequest, company_id: int, pending_id: int) -> HttpResponse:
+    """Återkalla a pending change. A colleague's signed change is withdrawn only once confirmed (a page that
+    asks; issue 18); one's own at once."""
     membership = access_membership(user=request.user, company_id=company_id)
-    if not PendingAgreementChange.objects.filter(pk=pending_id, company=membership.company).exists():
+    pending = (
+        PendingAgreementChange.objects.filter(pk=pending_id, company=membership.company)
+        .select_related("initiated_by")
+        .first()
+    )
+    if pending is None:
         raise Http404("no such pending change")
     refusal = _signatory_membership_or_refusal(request, company_id)
     if isinstance(refusal, HttpResponse):
         return refusal
+    confirmed = request.POST.get("bekraftat") == "ja" or pending.initiated_by_id == request.user.pk
+    if request.method == "GET" or not confirmed:
+        context = company_context(request, membership, nav="service", pending=pending)
+        context["pending_case_types"] = CaseType.objects.filter(code__in=pending.case_type_codes)
+        return render(request, "agreements/withdraw.html", context)
     try:
         services.withdraw_pending(pending_id=pending_id, user=request.user, ip_address=client_ip(request))
     except services.AgreementError as error:
@@ -356,12 +368,13 @@ def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
         except services.AgreementError as error:
             messages.error(request, str(error))
         else:
-            messages.success(
-                request,
-                _("Behörigheten Hantera Bevaka ärenden är utdelad.")
+            member = Membership.objects.select_related("user").get(company=company, user_id=user_id)
+            done = (
+                _("%(name)s har fått behörigheten Hantera Bevaka ärenden.")
                 if action == "grant"
-                else _("Behörigheten Hantera Bevaka ärenden är borttagen."),
+                else _("%(name)s har inte längre behörigheten Hantera Bevaka ärenden.")
             )
+            messages.success(request, done % {"name": member.user.get_full_name()})
         return redirect(f"{reverse('permissions', args=[company_id])}?{request.GET.urlencode()}")
 
     query = request.GET.get("q", "").strip()

@@ -118,6 +118,9 @@ def customer_pages(demo, *, language: str = "sv") -> Iterator[SitePage]:
     assert pending is not None, "Eva signs jointly: her change must wait for a second signatory"
     yield SitePage("service, change pending joint signature", demo.fredrik, reverse("service", args=[company]))
     yield SitePage("pending receipt", demo.eva, reverse("agreements:pending-receipt", args=[company, pending.pk]))
+    yield SitePage(
+        "withdraw a colleague's change", demo.fredrik, reverse("agreements:withdraw", args=[company, pending.pk])
+    )
 
     agreements.withdraw_pending(pending_id=pending.pk, user=demo.eva)
     ended = agreements.end_agreement(company=demo.exempelbolaget, user=demo.anna)
