@@ -24,9 +24,20 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+@admin.display(description=_("ärendetyper"))
+def case_type_names(version) -> str:
+    """The version's case types by name, in the reader's language (their codes are what is stored)."""
+    return ", ".join(t.name for t in CaseType.objects.filter(code__in=version.case_type_codes))
+
+
+def _shown_fields(model) -> list:
+    # The stored codes are shown by name instead (issue 18: staff read ["e_invoice", …] otherwise).
+    return [case_type_names if f.name == "case_type_codes" else f.name for f in model._meta.fields]
+
+
 class VersionInline(ReadOnlyInline):
     model = AgreementVersion
-    fields = ["number", "action", "case_type_codes", "terms_version", "created_at", "content_sha256"]
+    fields = ["number", "action", case_type_names, "terms_version", "created_at", "content_sha256"]
     readonly_fields = fields
 
 
@@ -37,7 +48,15 @@ class SignatureInline(ReadOnlyInline):
 
 
 class EndByBankForm(forms.Form):
-    reason = forms.CharField(label=_("Orsak"), max_length=300, widget=forms.Textarea(attrs={"rows": 3}))
+    category = forms.ChoiceField(
+        label=_("Orsak som kunden ser"), choices=[("", "---------"), *Agreement.EndCategory.choices]
+    )
+    reason = forms.CharField(
+        label=_("Bankens anteckning"),
+        help_text=_("Visas inte för kunden."),
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
 
 @admin.register(Agreement)
@@ -58,6 +77,7 @@ class AgreementAdmin(admin.ModelAdmin):
         "ended_at",
         "ended_by",
         "ended_how",
+        "end_category",
         "end_reason",
     ]
     exclude = []
@@ -90,6 +110,7 @@ class AgreementAdmin(admin.ModelAdmin):
                     agreement_id=agreement.pk,
                     staff_user=request.user,
                     reason=form.cleaned_data["reason"],
+                    category=form.cleaned_data["category"],
                     ip_address=client_ip(request),
                 )
             except AgreementError as error:
@@ -113,7 +134,7 @@ class AgreementVersionAdmin(admin.ModelAdmin):
     list_select_related = ["agreement__company"]
     search_fields = ["agreement__company__name", "agreement__company__org_number"]
     inlines = [SignatureInline]
-    readonly_fields = [f.name for f in AgreementVersion._meta.fields]
+    fields = readonly_fields = _shown_fields(AgreementVersion)
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -132,7 +153,7 @@ class PendingAgreementChangeAdmin(AgreementVersionAdmin):
     list_filter = ["status"]
     search_fields = ["company__name", "company__org_number"]
     inlines = []
-    readonly_fields = [f.name for f in PendingAgreementChange._meta.fields]
+    fields = readonly_fields = _shown_fields(PendingAgreementChange)
 
 
 @admin.register(CaseType)

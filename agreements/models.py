@@ -68,6 +68,14 @@ class Agreement(models.Model):
         CUSTOMER = "customer", _("Kunden")
         BACK_OFFICE = "back_office", _("Banken")
 
+    class EndCategory(models.TextChoices):
+        """Why the bank ended an agreement, as the customer is told (the free-text reason stays internal)."""
+
+        CUSTOMER_REQUEST = "customer_request", _("På företagets begäran")
+        TERMS = "terms", _("Villkoren för tjänsten har inte följts")
+        COMPANY_CLOSED = "company_closed", _("Företaget har upphört eller lämnat banken")
+        OTHER = "other", _("Annan orsak")
+
     company = models.ForeignKey(Company, verbose_name=_("företag"), on_delete=models.PROTECT, related_name="agreements")
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     internet_bank = models.CharField(
@@ -85,6 +93,9 @@ class Agreement(models.Model):
         related_name="+",
     )
     ended_how = models.CharField(_("avslutat av part"), max_length=16, choices=EndedBy.choices, blank=True)
+    end_category = models.CharField(
+        _("orsak (visas för kunden)"), max_length=20, choices=EndCategory.choices, blank=True
+    )
     end_reason = models.CharField(_("orsak"), max_length=300, blank=True)
 
     objects = AgreementQuerySet.as_manager()

@@ -4,11 +4,13 @@ from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q, QuerySet, Window
+from django.utils.translation import gettext as _
 
 from companies.models import Authority, Company, Membership, User
 
 from .access import with_ways_in
-from .models import Agreement
+from .models import Agreement, AgreementVersion, PendingAgreementChange
+from .proposals import Proposal
 
 PERMISSION_PAGE_SIZE = 50
 
@@ -16,6 +18,30 @@ PERMISSION_PAGE_SIZE = 50
 def active_agreement(*, company: Company) -> Agreement | None:
     """The company's agreement in force, or None (at most one: a constraint)."""
     return Agreement.objects.active().filter(company=company).first()
+
+
+def bank_ended_agreement(*, company: Company) -> Agreement | None:
+    """The company's latest agreement if the bank ended it (the company has not connected again since)."""
+    latest = Agreement.objects.filter(company=company).order_by("-created_at", "-pk").first()
+    return latest if latest and latest.ended_how == Agreement.EndedBy.BACK_OFFICE else None
+
+
+def stale_proposal_reason(proposal: Proposal) -> str | None:
+    """Why ``proposal`` can no longer be signed (the agreement or the pending change moved on since it was
+    made), in the customer's language; None while it still applies. Signing would be refused anyway; this
+    says so before the signer signs."""
+    if proposal.pending_id:
+        pending = PendingAgreementChange.objects.filter(pk=proposal.pending_id).first()
+        return None if pending and pending.is_open else _("Ändringen väntar inte längre på signatur.")
+    agreement = Agreement.objects.active().filter(company_id=proposal.company_id).first()
+    if proposal.action == AgreementVersion.Action.CONNECT:
+        return _("Företaget är redan anslutet till tjänsten Bevaka ärenden.") if agreement else None
+    if agreement is None:
+        return _("Företaget är inte anslutet till tjänsten Bevaka ärenden.")
+    current = agreement.versions.order_by("-number").values_list("number", flat=True).first()
+    if current != proposal.base_version:
+        return _("Avtalet har ändrats sedan ändringen gjordes. Gör om ändringen utifrån avtalet som gäller nu.")
+    return None
 
 
 def watch_counts(*, company: Company, user_ids: list[int]) -> dict[int, int]:

@@ -320,14 +320,17 @@ def withdraw_pending(*, pending_id: int, user: User, ip_address: str | None = No
     )
 
 
-def _end(agreement: Agreement, *, actor: User | None, how: str, reason: str, ip_address: str | None) -> Agreement:
+def _end(
+    agreement: Agreement, *, actor: User | None, how: str, category: str, reason: str, ip_address: str | None
+) -> Agreement:
     before = _summary(agreement)
     agreement.status = Agreement.Status.ENDED
     agreement.ended_at = timezone.now()
     agreement.ended_by = actor
     agreement.ended_how = how
+    agreement.end_category = category
     agreement.end_reason = reason
-    agreement.save(update_fields=["status", "ended_at", "ended_by", "ended_how", "end_reason"])
+    agreement.save(update_fields=["status", "ended_at", "ended_by", "ended_how", "end_category", "end_reason"])
     PendingAgreementChange.objects.filter(
         company=agreement.company, status=PendingAgreementChange.Status.PENDING
     ).update(status=PendingAgreementChange.Status.WITHDRAWN, resolved_at=agreement.ended_at, resolved_by=actor)
@@ -336,7 +339,7 @@ def _end(agreement: Agreement, *, actor: User | None, how: str, reason: str, ip_
         actor=actor,
         company=agreement.company,
         before=before,
-        after={**_summary(agreement), "reason": reason} if reason else _summary(agreement),
+        after={**_summary(agreement), "category": category, "reason": reason} if reason else _summary(agreement),
         ip_address=ip_address,
     )
     hooks.agreement_ended(agreement=agreement)
@@ -350,16 +353,19 @@ def end_agreement(*, company: Company, user: User, ip_address: str | None = None
     agreement = Agreement.objects.select_for_update().active().filter(company=company).first()
     if agreement is None:
         raise AgreementError(_("Företaget är inte anslutet till tjänsten Bevaka ärenden."))
-    return _end(agreement, actor=user, how=Agreement.EndedBy.CUSTOMER, reason="", ip_address=ip_address)
+    return _end(agreement, actor=user, how=Agreement.EndedBy.CUSTOMER, category="", reason="", ip_address=ip_address)
 
 
 @transaction.atomic
 def end_agreement_by_bank(
-    *, agreement_id: int, staff_user: User, reason: str, ip_address: str | None = None
+    *, agreement_id: int, staff_user: User, reason: str, category: str = "other", ip_address: str | None = None
 ) -> Agreement:
-    """The bank's back office ends an agreement, with a reason. Raises AgreementError if not active."""
+    """The bank's back office ends an agreement, with a reason category (shown to the customer) and a reason
+    (the bank's own note). Raises AgreementError if not active. The signatories are told by the listeners."""
     if not reason.strip():
         raise AgreementError(_("Ange en orsak."))
+    if category not in Agreement.EndCategory.values:
+        raise AgreementError(_("Välj en orsak som kunden ser."))
     agreement = Agreement.objects.select_for_update().select_related("company").get(pk=agreement_id)
     if not agreement.is_active:
         raise AgreementError(_("Avtalet är redan avslutat."))
@@ -367,6 +373,7 @@ def end_agreement_by_bank(
         agreement,
         actor=staff_user,
         how=Agreement.EndedBy.BACK_OFFICE,
+        category=category,
         reason=reason.strip(),
         ip_address=ip_address,
     )

@@ -2,6 +2,8 @@
 Anslut → signera → bekräftelse; Ändra avtal → Ändra → signera → bekräftelse;
 Avsluta → Avsluta → bekräftelse."""
 
+import secrets
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
@@ -23,11 +25,13 @@ from .forms import AgreementForm, SigningMethodForm
 from .models import Agreement, AgreementSignature, AgreementVersion, CaseType, PendingAgreementChange
 from .pending import last_superseded
 from .proposals import Proposal
-from .selectors import active_agreement, permission_rows
+from .selectors import active_agreement, bank_ended_agreement, permission_rows, stale_proposal_reason
 
-PROPOSAL_KEY = "agreement-proposal:{company_id}"
-ORDER_KEY = "agreement-order:{company_id}"
-DONE_KEY = "agreement-done:{company_id}"
+# A user's proposals for a company, each under its own id (issue 18, defect 4: one slot per company let a
+# second tab replace what the first tab was about to sign). An entry keeps its signing order and, once
+# acted on, where its result is shown. Only the newest few are kept.
+PROPOSALS_KEY = "agreement-proposals:{company_id}"
+KEPT_PROPOSALS = 5
 
 
 @login_required
@@ -50,6 +54,7 @@ def service_page(request: HttpRequest, company_id: int) -> HttpResponse:
         superseded=last_superseded(company=company) if membership.is_signatory else None,
         has_access=has_service_access(user=request.user, company=company),
         signatories=signatories_of(company_id=company_id),
+        bank_ended=bank_ended_agreement(company=company) if agreement is None else None,
     )
     if agreement is None and membership.is_signatory:
         context["form"] = AgreementForm(sole_proprietorship=company.is_sole_proprietorship)
@@ -73,14 +78,31 @@ def _signatory_membership_or_refusal(request: HttpRequest, company_id: int) -> M
     return render(request, "agreements/not_signatory.html", context, status=403)
 
 
+def _proposals(request: HttpRequest, company_id: int) -> dict[str, dict]:
+    return request.session.get(PROPOSALS_KEY.format(company_id=company_id), {})
+
+
+def _save_entry(request: HttpRequest, company_id: int, proposal_id: str, entry: dict) -> None:
+    # Insertion order is age: the entry saved last is the newest; the oldest beyond the few kept go.
+    proposals = {key: value for key, value in _proposals(request, company_id).items() if key != proposal_id}
+    proposals[proposal_id] = entry
+    request.session[PROPOSALS_KEY.format(company_id=company_id)] = dict(list(proposals.items())[-KEPT_PROPOSALS:])
+
+
 def _store_proposal(request: HttpRequest, proposal: Proposal) -> HttpResponse:
-    request.session[PROPOSAL_KEY.format(company_id=proposal.company_id)] = proposal.as_session()
-    return redirect("agreements:sign", company_id=proposal.company_id)
+    proposal_id = secrets.token_urlsafe(12)
+    _save_entry(request, proposal.company_id, proposal_id, {"proposal": proposal.as_session()})
+    return redirect("agreements:sign", company_id=proposal.company_id, proposal_id=proposal_id)
 
 
-def _stored_proposal(request: HttpRequest, company_id: int) -> Proposal | None:
-    data = request.session.get(PROPOSAL_KEY.format(company_id=company_id))
-    return Proposal.from_session(data) if data else None
+def _stored_proposal(request: HttpRequest, company_id: int, proposal_id: str) -> tuple[dict, Proposal | None]:
+    """The session entry of this proposal and the proposal, unless already acted on (then None).
+
+    An id this session did not make (another user's, or one long since dropped) is a 404."""
+    entry = _proposals(request, company_id).get(proposal_id)
+    if entry is None:
+        raise Http404("no such proposal")
+    return entry, Proposal.from_session(entry["proposal"]) if "proposal" in entry else None
 
 
 @login_required
@@ -161,14 +183,26 @@ def cosign(request: HttpRequest, company_id: int, pending_id: int) -> HttpRespon
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def withdraw(request: HttpRequest, company_id: int, pending_id: int) -> HttpResponse:
+    """Återkalla a pending change. A colleague's signed change is withdrawn only once confirmed (a page that
+    asks; issue 18); one's own at once."""
     membership = access_membership(user=request.user, company_id=company_id)
-    if not PendingAgreementChange.objects.filter(pk=pending_id, company=membership.company).exists():
+    pending = (
+        PendingAgreementChange.objects.filter(pk=pending_id, company=membership.company)
+        .select_related("initiated_by")
+        .first()
+    )
+    if pending is None:
         raise Http404("no such pending change")
     refusal = _signatory_membership_or_refusal(request, company_id)
     if isinstance(refusal, HttpResponse):
         return refusal
+    confirmed = request.POST.get("bekraftat") == "ja" or pending.initiated_by_id == request.user.pk
+    if request.method == "GET" or not confirmed:
+        context = company_context(request, membership, nav="service", pending=pending)
+        context["pending_case_types"] = CaseType.objects.filter(code__in=pending.case_type_codes)
+        return render(request, "agreements/withdraw.html", context)
     try:
         services.withdraw_pending(pending_id=pending_id, user=request.user, ip_address=client_ip(request))
     except services.AgreementError as error:
@@ -180,13 +214,16 @@ def withdraw(request: HttpRequest, company_id: int, pending_id: int) -> HttpResp
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def sign(request: HttpRequest, company_id: int) -> HttpResponse:
+def sign(request: HttpRequest, company_id: int, proposal_id: str) -> HttpResponse:
     """The signing step: exactly what is being agreed, and the choice of säkerhetsdosa or BankID."""
+    entry, proposal = _stored_proposal(request, company_id, proposal_id)
     membership = _signatory_membership_or_refusal(request, company_id)
     if isinstance(membership, HttpResponse):
         return membership
-    proposal = _stored_proposal(request, company_id)
     if proposal is None:
+        return redirect(entry["done"])
+    if stale := stale_proposal_reason(proposal):
+        messages.error(request, stale)
         return redirect("service", company_id=company_id)
     form = SigningMethodForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -198,13 +235,13 @@ def sign(request: HttpRequest, company_id: int) -> HttpResponse:
                 visible_text=proposal.visible_text(),
                 canonical_content=proposal.content,
                 object_ref=f"company:{company_id}",
-                return_url=reverse("agreements:signed", args=[company_id]),
+                return_url=reverse("agreements:signed", args=[company_id, proposal_id]),
                 end_user_ip=client_ip(request) or "127.0.0.1",
             )
         except SigningError as error:
             form.add_error(None, str(error))
         else:
-            request.session[ORDER_KEY.format(company_id=company_id)] = str(order.pk)
+            _save_entry(request, company_id, proposal_id, {**entry, "order": str(order.pk)})
             return redirect("signing:sign", order_id=order.pk)
     context = company_context(request, membership, nav="service", proposal=proposal, form=form)
     return render(request, "agreements/sign.html", context, status=400 if form.errors else 200)
@@ -212,34 +249,35 @@ def sign(request: HttpRequest, company_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def signed(request: HttpRequest, company_id: int) -> HttpResponse:
+def signed(request: HttpRequest, company_id: int, proposal_id: str) -> HttpResponse:
     """Where the signing page returns: take the signature and act on it, or say why not."""
+    entry, proposal = _stored_proposal(request, company_id, proposal_id)
     refusal = _signatory_membership_or_refusal(request, company_id)
     if isinstance(refusal, HttpResponse):
         return refusal
-    proposal = _stored_proposal(request, company_id)
-    order_id = request.session.get(ORDER_KEY.format(company_id=company_id))
-    if proposal is None or not order_id:
+    if proposal is None:
         # A second visit (a reload, or the signing page and the app both coming back) shows the result again.
-        return redirect(
-            request.session.get(DONE_KEY.format(company_id=company_id)) or reverse("service", args=[company_id])
-        )
+        return redirect(entry["done"])
+    if "order" not in entry:
+        return redirect("agreements:sign", company_id=company_id, proposal_id=proposal_id)
     try:
         result = services.complete_signed_proposal(
-            proposal=proposal, order_id=order_id, signer=request.user, ip_address=client_ip(request)
+            proposal=proposal, order_id=entry["order"], signer=request.user, ip_address=client_ip(request)
         )
-    except (SigningError, services.AgreementError) as error:
-        # Avbryt is the user's choice: information, not an error (issue 18).
+    except SigningError as error:
+        # Cancelled, timed out or failed: back to the same proposal, so the choice of cases is kept. Avbryt is
+        # the user's choice: information, not an error (issue 18).
         cancelled = getattr(error, "code", "") == "cancelled"
         (messages.info if cancelled else messages.error)(request, str(error))
+        return redirect("agreements:sign", company_id=company_id, proposal_id=proposal_id)
+    except services.AgreementError as error:
+        messages.error(request, str(error))
         return redirect("service", company_id=company_id)
-    request.session.pop(PROPOSAL_KEY.format(company_id=company_id), None)
-    request.session.pop(ORDER_KEY.format(company_id=company_id), None)
     if result.version is not None:
         done = reverse("agreements:receipt", args=[company_id, result.version.pk])
     else:
         done = reverse("agreements:pending-receipt", args=[company_id, result.pending.pk])
-    request.session[DONE_KEY.format(company_id=company_id)] = done
+    _save_entry(request, company_id, proposal_id, {"done": done})
     return redirect(done)
 
 
@@ -336,12 +374,13 @@ def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
         except services.AgreementError as error:
             messages.error(request, str(error))
         else:
-            messages.success(
-                request,
-                _("Behörigheten Hantera Bevaka ärenden är utdelad.")
+            member = Membership.objects.select_related("user").get(company=company, user_id=user_id)
+            done = (
+                _("%(name)s har fått behörigheten Hantera Bevaka ärenden.")
                 if action == "grant"
-                else _("Behörigheten Hantera Bevaka ärenden är borttagen."),
+                else _("%(name)s har inte längre behörigheten Hantera Bevaka ärenden.")
             )
+            messages.success(request, done % {"name": member.user.get_full_name()})
         return redirect(f"{reverse('permissions', args=[company_id])}?{request.GET.urlencode()}")
 
     query = request.GET.get("q", "").strip()

@@ -26,7 +26,7 @@ class MembershipInline(admin.TabularInline):
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     ordering = ["last_name", "first_name"]
-    list_display = ["personnummer_display", "get_full_name", "is_staff", "is_active"]
+    list_display = ["personnummer_display", "full_name", "is_staff", "is_active"]
     list_filter = ["is_staff", "is_active", "groups", "language"]
     search_fields = ["personnummer", "first_name", "last_name", "email"]
     fieldsets = [
@@ -38,6 +38,10 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["personnummer", "first_name", "last_name"]})]
     readonly_fields = ["last_login", "date_joined"]
     filter_horizontal = ["groups"]
+
+    @admin.display(description=_("Namn"), ordering="last_name")
+    def full_name(self, user: User) -> str:
+        return user.get_full_name()
 
     @admin.display(description=_("personnummer"), ordering="personnummer")
     def personnummer_display(self, obj: User) -> str:

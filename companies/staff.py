@@ -27,6 +27,9 @@ _VIEW = [
     "events.view_event",
     "events.view_sourcesystem",
     "events.view_sourcekey",
+    # Issue 18: support answers "why didn't I get it?" by seeing what the customer watches and where.
+    "subscriptions.view_watch",
+    "subscriptions.view_verifiedcontact",
 ]
 
 STAFF_GROUPS: dict[str, list[str]] = {

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from django.db.models import Case, Exists, F, OuterRef, Q, When
+from django.db.models import Case, CharField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 
@@ -59,6 +59,30 @@ def conditions(*, user, company, case_type, channel, destination) -> dict[str, E
 def first_unmet(row: Mapping[str, bool], names=CONDITIONS) -> str | None:
     """The first of ``names`` (in ``CONDITIONS``' order) that ``row`` says is false, or None."""
     return next((name for name in names if not row[name]), None)
+
+
+def first_unmet_by_channel(members: QuerySet, *, company, case_type) -> QuerySet:
+    """``members`` (``Membership`` rows) annotated, per channel K, with the member's verified destination on
+    K (``K_destination``) and the name of the first condition that fails for it (``K_unmet``; "" when
+    all hold: the member gets the alert on K). ``company`` and ``case_type`` are values or expressions of
+    the members' query. Used by "why (not)?" for now, and by the fan-out to record why, as it decides."""
+    for channel in Channel.values:
+        contact = VerifiedContact.objects.annotate(key=destination_key()).filter(user=OuterRef("user"), channel=channel)
+        members = members.annotate(**{f"{channel}_destination": Subquery(contact.values("key")[:1])})
+        where = conditions(
+            user=OuterRef("user"),
+            company=company,
+            case_type=case_type,
+            channel=Value(channel),
+            destination=OuterRef(f"{channel}_destination"),
+        )
+        unmet = Case(
+            *[When(~condition, then=Value(name)) for name, condition in where.items()],
+            default=Value(""),
+            output_field=CharField(),
+        )
+        members = members.annotate(**{f"{channel}_unmet": unmet})
+    return members
 
 
 def for_deliveries() -> dict[str, Exists]:

@@ -31,12 +31,13 @@ from django.db.models import (
 from django.utils import timezone
 
 from bevaka.metrics import observe_many
+from companies.models import Membership
 from notifications.models import Channel, Delivery, DeliveryStatus, Purpose
 from notifications.services import publish_sends
 from subscriptions.models import VerifiedContact
 
 from . import eligibility
-from .models import Event
+from .models import Event, FanoutDecision
 from .texts import LANGUAGES, alert_texts
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,40 @@ def _insert_deliveries(event: Event, now: datetime.datetime) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def _record_decisions(event_ids: list[int]) -> None:
+    """Record why each member of these events' companies who misses an event's alert on a channel misses
+    it (``FanoutDecision``, the first unmet condition's name per channel): one INSERT … SELECT for the whole
+    batch, from ``eligibility``'s conditions, in the transaction of the deliveries, so that "why (not)?"
+    explains a past event as it was decided (issue 18). Members who get it on both channels get no row."""
+    members = Membership.objects.filter(company__events__pk__in=event_ids).annotate(
+        decided_event=F("company__events__pk"),
+        decided_case_type=F("company__events__case_type"),
+        decided_user=F("user"),
+    )
+    # A second run (after an inconsistency; the event lock leaves no other) keeps what was decided first.
+    recorded = FanoutDecision.objects.filter(event=OuterRef("decided_event"), user=OuterRef("user"))
+    members = members.exclude(Exists(recorded))
+    members = eligibility.first_unmet_by_channel(
+        members, company=OuterRef("company"), case_type=OuterRef("decided_case_type")
+    )
+    select_sql, params = members.values("decided_event", "decided_user", *_UNMET).order_by().query.sql_with_params()
+    quote = connection.ops.quote_name
+    missed = " OR ".join(f"{quote(column)} <> ''" for column in _UNMET)
+    # Only quoted identifiers and the ORM's compiled SELECT are formatted in; every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(FanoutDecision._meta.db_table)} "  # noqa: S608
+        f"({', '.join(quote(column) for column in _DECISION_COLUMNS)}) "
+        f"SELECT {', '.join(quote(column) for column in ('decided_event', 'decided_user', *_UNMET))} "
+        f"FROM ({select_sql}) {quote('decided')} WHERE {missed}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+_UNMET = [f"{channel}_unmet" for channel in Channel.values]
+_DECISION_COLUMNS = ["event_id", "user_id", *(f"{channel}_reason" for channel in Channel.values)]
+
+
 def fan_out(*, event_id: int) -> list[int]:
     """Create the event's deliveries and publish their sends after commit; returns the new delivery ids.
 
@@ -209,6 +244,7 @@ def fan_out_events(*, event_ids: list[int]) -> list[int]:
             return []
         now = timezone.now()
         created = {event.pk: _insert_deliveries(event, now) for event in events}
+        _record_decisions(list(created))
         Event.objects.filter(pk__in=list(created)).update(
             fanned_out_at=now,
             recipient_count=Case(

@@ -103,3 +103,28 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.external_id}"
+
+
+class FanoutDecision(models.Model):
+    """Why a member of the event's company was not sent its alert, as decided at the fan-out: per channel,
+    the name of the first of ``eligibility.CONDITIONS`` that failed, or "" where the alert was sent.
+
+    Written by the fan-out in the transaction of its deliveries, one row per member who missed it on at
+    least one channel; read by "why (not)?" so that a past event is explained as it was decided, not with
+    today's state. Deleted by retention with the rest of what identifies a person."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="decisions")
+    user = models.ForeignKey("companies.User", on_delete=models.CASCADE, related_name="+")
+    sms_reason = models.CharField(_("sms: villkor som inte uppfylldes"), max_length=16, blank=True)
+    email_reason = models.CharField(_("e-post: villkor som inte uppfylldes"), max_length=16, blank=True)
+
+    class Meta:
+        verbose_name = _("beslut vid fördelning")
+        verbose_name_plural = _("beslut vid fördelning")
+        constraints = [models.UniqueConstraint(fields=["event", "user"], name="one_decision_per_event_and_user")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id}/{self.user_id}: {self.sms_reason or '-'}/{self.email_reason or '-'}"
+
+    def reason(self, channel: str) -> str:
+        return self.sms_reason if channel == "sms" else self.email_reason

@@ -1,7 +1,8 @@
 """Data retention: deliveries and events older than RETENTION_DAYS lose what identifies a person.
 
 Deliveries lose their destinations, texts, provider ids, error texts and user (``notifications.retention``),
-events their free-text reference; counts, statuses, channels and times stay. Audit entries are never
+events their free-text reference and what their fan-out recorded about each member (``FanoutDecision``);
+counts, statuses, channels and times stay. Audit entries are never
 touched: they are the bank's record and are append-only.
 """
 
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from notifications.retention import anonymise_deliveries, in_batches
 
-from .models import Event
+from .models import Event, FanoutDecision
 
 log = logging.getLogger(__name__)
 
@@ -42,5 +43,6 @@ def anonymise_old_records(
     batch = max(1, settings.RETENTION_BATCH_SIZE)
     deliveries = anonymise_deliveries(cutoff=cutoff, batch_size=batch)
     events = in_batches(Event.objects.filter(received_at__lt=cutoff).exclude(reference=""), {"reference": ""}, batch)
+    FanoutDecision.objects.filter(event__received_at__lt=cutoff).delete()
     log.info("retention: anonymised %d deliveries and %d events older than %d days", deliveries, events, days)
     return RetentionResult(cutoff=cutoff, deliveries=deliveries, events=events)

@@ -4,30 +4,16 @@ data in an alert), per language and channel."""
 from __future__ import annotations
 
 import functools
-import unicodedata
 
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from notifications.gsm import is_gsm7
 from notifications.models import Channel
-from notifications.sms import render_sms
+from notifications.sms import gsm7_name, render_sms
 
 from .models import Event
 
 LANGUAGES = ("sv", "en")
-
-
-def _gsm7_name(name: str) -> str:
-    """A company name an SMS can carry in GSM-7: accents outside it dropped (Ł → L), anything else "?"."""
-    text = []
-    for character in name:
-        if is_gsm7(character):
-            text.append(character)
-            continue
-        base = unicodedata.normalize("NFKD", character)[:1]
-        text.append(base if base and is_gsm7(base) else "?")
-    return "".join(text)
 
 
 def alert_texts(event: Event) -> dict[tuple[str, str], dict[str, str]]:
@@ -46,7 +32,7 @@ def _alert_texts(company_name: str, name_sv: str, name_en: str) -> dict[tuple[st
         with translation.override(language):
             texts[(language, Channel.SMS)] = {
                 "subject": case_type,
-                "body": render_sms("alert", {**context, "company": _gsm7_name(company_name)}),
+                "body": render_sms("alert", {**context, "company": gsm7_name(company_name)}),
                 "html_body": "",
             }
             texts[(language, Channel.EMAIL)] = {

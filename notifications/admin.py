@@ -1,6 +1,13 @@
+from contextlib import suppress
+
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+
+from companies.identity import parse_personnummer
+from companies.phone import parse_mobile_number
 
 from .masking import mask_destination
 from .models import Delivery, Purpose, SuspendedDestination, SuspensionReason
@@ -13,6 +20,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     list_display = [
         "id",
+        "recipient",
         "channel",
         "destination_masked",
         "purpose",
@@ -22,8 +30,9 @@ class DeliveryAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["status", "channel", "purpose", ("company", admin.RelatedOnlyFieldListFilter)]
-    list_select_related = ["company"]
-    search_fields = ["=id", "=provider_id", "=event__external_id"]
+    list_select_related = ["company", "user"]
+    # Also by personnummer and phone number as typed (get_search_results); shown masked.
+    search_fields = ["=id", "=provider_id", "=event__external_id", "user__first_name", "user__last_name"]
     date_hierarchy = "created_at"
     actions = ["retry_failed"]
     fields = [
@@ -57,6 +66,23 @@ class DeliveryAdmin(admin.ModelAdmin):
     @admin.display(description=_("mottagare"))
     def destination_masked(self, obj: Delivery) -> str:
         return obj.masked_destination
+
+    @admin.display(description=_("användare"), ordering="user__last_name")
+    def recipient(self, obj: Delivery) -> str:
+        if obj.user is None:
+            return "–"
+        return f"{obj.user.get_full_name()} ({obj.user.personnummer[:8]}-****)"
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        exact = Q()
+        for parse, match in [(parse_personnummer, "user__personnummer"), (parse_mobile_number, "destination")]:
+            with suppress(ValueError, ValidationError):  # not a personnummer (or phone number): not searched as one
+                exact |= Q(**{match: parse(term)})
+        if term and exact:
+            queryset |= self.model.objects.filter(exact)
+        return queryset, may_have_duplicates
 
     @admin.display(description=_("text"))
     def body_shown(self, obj: Delivery) -> str:

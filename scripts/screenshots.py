@@ -108,7 +108,7 @@ def _drive(base: str) -> None:
             ocra(SUITE, demo_secret(demo_serial(anna.personnummer)), challenge)
         )
         shot(page, "03-signera-sakerhetsdosa")
-        page.get_by_role("button", name="Skriv under").click()
+        page.get_by_role("button", name="Signera").click()
         page.wait_for_url("**/kvittens/**")
         shot(page, "04-bekraftelse")
         page.context.close()

@@ -36,14 +36,14 @@ def consume_signature(*, order_id, user, purpose: str, canonical_content: str) -
             # The user's own choice (Avbryt), not a failure: the caller says so as information (issue 18).
             raise SigningError(_("Du avbröt signeringen. Inget har ändrats."), "cancelled")
         if order.status != Status.COMPLETE:
-            raise SigningError(_("Signeringen är inte klar. Skriv under igen."), "not_complete")
+            raise SigningError(_("Signeringen är inte klar. Signera igen."), "not_complete")
         evidence = SignatureEvidence.objects.select_for_update().get(order=order)
         if evidence.signer_personnummer != user.personnummer:
             raise SigningError(_("Det var inte du som skrev under."), "wrong_person")
         if order.purpose != purpose:
             raise SigningError(_("Underskriften gäller något annat."), "wrong_purpose")
         if evidence.used_at is not None:
-            raise SigningError(_("Underskriften är redan använd. Skriv under igen."), "replayed")
+            raise SigningError(_("Underskriften är redan använd. Signera igen."), "replayed")
         if not hmac.compare_digest(content_hash(canonical_content), evidence.content_sha256):
             raise SigningError(
                 _("Innehållet har ändrats sedan du skrev under. Granska det och skriv under igen."),

@@ -15,6 +15,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from bevaka.http import client_ip
+from companies.models import Membership
+from companies.views import company_context
 from throttling import services as throttling
 
 from . import rfa
@@ -116,9 +118,22 @@ def sign_page(request: HttpRequest, order_id) -> HttpResponse:
     return render(request, "signing/sign.html", _sign_context(request, order))
 
 
+def _company_layout(request: HttpRequest, order: SignatureOrder) -> dict:
+    """The company's name and menu around the page, when the order signs something of a company the user
+    is a member of (``object_ref`` "company:<id>"); nothing otherwise."""
+    kind, _sep, company_id = order.object_ref.partition(":")
+    if kind != "company" or not company_id.isdigit():
+        return {}
+    membership = (
+        Membership.objects.select_related("company").filter(user=request.user, company_id=int(company_id)).first()
+    )
+    return company_context(request, membership, nav="service") if membership else {}
+
+
 def _sign_context(request: HttpRequest, order: SignatureOrder, **extra) -> dict:
     here = reverse("signing:sign", args=[order.pk])
     return {
+        **_company_layout(request, order),
         "order": order,
         "methods": SigningMethod,
         "message": _instruction(order),

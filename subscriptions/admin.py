@@ -1,4 +1,7 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from notifications.masking import mask_destination
 
 from .models import ContactVerification, UserNotice, VerifiedContact, Watch
 
@@ -33,18 +36,29 @@ class VerifiedContactAdmin(WatchAdmin):
     list_filter = ["channel"]
     search_fields = ["user__personnummer", "user__first_name", "user__last_name"]
     list_select_related = ["user"]
-    readonly_fields = ["user", "channel", "destination", "verified_at"]
+    fields = readonly_fields = ["user", "channel", "destination_masked", "verified_at"]
+
+    @admin.display(description=_("mottagare"))
+    def destination_masked(self, obj: VerifiedContact) -> str:
+        return mask_destination(obj.destination)
 
 
 @admin.register(ContactVerification)
 class ContactVerificationAdmin(VerifiedContactAdmin):
     list_display = ["user", "channel", "created_at", "attempts", "used_at"]
-    readonly_fields = ["user", "channel", "destination", "attempts", "created_at", "expires_at", "used_at"]
-    exclude = ["code_hash"]
+    fields = readonly_fields = [
+        "user",
+        "channel",
+        "destination_masked",
+        "attempts",
+        "created_at",
+        "expires_at",
+        "used_at",
+    ]
 
 
 @admin.register(UserNotice)
 class UserNoticeAdmin(VerifiedContactAdmin):
     list_display = ["user", "company", "kind", "created_at", "seen_at"]
     list_filter = ["kind"]
-    readonly_fields = ["user", "company", "kind", "case_type_codes", "created_at", "seen_at"]
+    fields = readonly_fields = ["user", "company", "kind", "case_type_codes", "created_at", "seen_at"]

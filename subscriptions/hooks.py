@@ -9,10 +9,12 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from agreements.models import CaseType
+from agreements.models import Agreement, CaseType
 from companies.models import Company, User
+from companies.selectors import signatories_of
 from notifications.models import Channel, Purpose
 from notifications.services import queue_delivery
+from notifications.sms import gsm7_name, render_sms
 
 from .models import UserNotice, VerifiedContact, Watch
 
@@ -49,7 +51,34 @@ def _tell_by_email(*, company: Company, user_ids: list[int], kind: str, codes_by
         )
 
 
-def _remove(watches, *, company: Company, kind: str) -> None:
+def _tell_signatories_the_bank_ended(agreement: Agreement) -> set[int]:
+    """Each signatory of the company is told, by every verified channel, that the bank ended the service and
+    in which reason category (never the bank's own note). Returns who was told by e-mail."""
+    company = agreement.company
+    signatories = signatories_of(company_id=company.pk).values("user_id")
+    told_by_email = set()
+    for contact in VerifiedContact.objects.filter(user_id__in=signatories).select_related("user"):
+        with translation.override(contact.user.language):
+            reason = Agreement.EndCategory(agreement.end_category).label if agreement.end_category else ""
+            if contact.channel == Channel.SMS:
+                subject, body = "", render_sms("bank_ended", {"company": gsm7_name(company.name), "reason": reason})
+            else:
+                subject = _("Banken har avslutat tjänsten Bevaka ärenden")
+                body = render_to_string("subscriptions/email/bank_ended.txt", {"company": company, "reason": reason})
+                told_by_email.add(contact.user_id)
+        queue_delivery(
+            channel=contact.channel,
+            destination=contact.destination,
+            purpose=Purpose.NOTICE,
+            subject=subject,
+            body=body,
+            user=contact.user,
+            company=company,
+        )
+    return told_by_email
+
+
+def _remove(watches, *, company: Company, kind: str, told_by_email: set[int] = frozenset()) -> None:
     removed: dict[int, list[str]] = {}
     for user_id, code in watches.values_list("user_id", "case_type__code"):
         removed.setdefault(user_id, []).append(code)
@@ -58,7 +87,9 @@ def _remove(watches, *, company: Company, kind: str) -> None:
         UserNotice(user_id=user_id, company=company, kind=kind, case_type_codes=sorted(codes))
         for user_id, codes in removed.items()
     )
-    _tell_by_email(company=company, user_ids=list(removed), kind=kind, codes_by_user=removed)
+    _tell_by_email(
+        company=company, user_ids=[u for u in removed if u not in told_by_email], kind=kind, codes_by_user=removed
+    )
 
 
 def agreement_case_types_changed(*, agreement, case_type_codes: list[str]) -> None:
@@ -68,11 +99,16 @@ def agreement_case_types_changed(*, agreement, case_type_codes: list[str]) -> No
 
 
 def agreement_ended(*, agreement) -> None:
-    """Every watch under the agreement is deleted, and their users get a notice."""
+    """Every watch under the agreement is deleted, and their users get a notice. When the bank ended it, the
+    signatories are told by each verified channel (and a signatory is not told twice by e-mail)."""
+    told = set()
+    if agreement.ended_how == Agreement.EndedBy.BACK_OFFICE:
+        told = _tell_signatories_the_bank_ended(agreement)
     _remove(
         Watch.objects.filter(company=agreement.company),
         company=agreement.company,
         kind=UserNotice.Kind.AGREEMENT_ENDED,
+        told_by_email=told,
     )
 
 

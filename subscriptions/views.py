@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agreements.access import access_service, has_service_access
-from agreements.selectors import active_agreement
+from agreements.selectors import active_agreement, bank_ended_agreement
 from bevaka.http import client_ip
 from companies.models import Membership
 from companies.selectors import access_membership, permission_admins_of, signatories_of
@@ -30,6 +30,7 @@ def _page_context(request: HttpRequest, membership: Membership, **extra) -> dict
         agreement=agreement,
         has_access=has_service_access(user=request.user, company=company),
         notices=selectors.take_notices(user=request.user, company=company, agreement=agreement),
+        bank_ended=bank_ended_agreement(company=company) if agreement is None else None,
         **extra,
     )
     if not context["has_access"]:

@@ -76,9 +76,9 @@ def customer_pages(demo, *, language: str = "sv") -> Iterator[SitePage]:
 
     # The signing step of a connect, and the signing page of the security-token method.
     anna = _logged_in(demo.anna, language)
-    anna.post(reverse("agreements:connect", args=[company]), {"case_types": ALL})
-    yield SitePage("sign step", demo.anna, reverse("agreements:sign", args=[company]), anna)
-    started = anna.post(reverse("agreements:sign", args=[company]), {"method": "security_token"})
+    sign_step = anna.post(reverse("agreements:connect", args=[company]), {"case_types": ALL})["Location"]
+    yield SitePage("sign step", demo.anna, sign_step, anna)
+    started = anna.post(sign_step, {"method": "security_token"})
     yield SitePage("sign page, security token", demo.anna, started["Location"], anna)
 
     version = _connect(demo)
@@ -121,11 +121,20 @@ def customer_pages(demo, *, language: str = "sv") -> Iterator[SitePage]:
     assert pending is not None, "Eva signs jointly: her change must wait for a second signatory"
     yield SitePage("service, change pending joint signature", demo.fredrik, reverse("service", args=[company]))
     yield SitePage("pending receipt", demo.eva, reverse("agreements:pending-receipt", args=[company, pending.pk]))
+    yield SitePage(
+        "withdraw a colleague's change", demo.fredrik, reverse("agreements:withdraw", args=[company, pending.pk])
+    )
 
     agreements.withdraw_pending(pending_id=pending.pk, user=demo.eva)
     ended = agreements.end_agreement(company=demo.exempelbolaget, user=demo.anna)
     yield SitePage("end receipt", demo.anna, reverse("agreements:end-receipt", args=[company, ended.pk]))
     yield SitePage("service, ended", demo.anna, reverse("service", args=[company]))
+
+    # Connected again, then ended by the bank: the customer sees that, when and why (issue 18, defect 6).
+    again = _connect(demo).agreement
+    agreements.end_agreement_by_bank(agreement_id=again.pk, staff_user=_superuser(), reason="x", category="terms")
+    yield SitePage("service, ended by the bank", demo.anna, reverse("service", args=[company]))
+    yield SitePage("my watches, ended by the bank", demo.bertil, reverse("my-watches", args=[company]))
 
 
 def staff_pages(demo) -> list[SitePage]:
@@ -148,6 +157,8 @@ def staff_pages(demo) -> list[SitePage]:
     pages.append(
         SitePage("admin agreement", superuser, reverse("admin:agreements_agreement_change", args=[agreement.pk]))
     )
+    end_page = reverse("admin:agreements_agreement_end_by_bank", args=[agreement.pk])
+    pages.append(SitePage("admin end by bank", superuser, end_page))
     return pages
 
 
@@ -212,6 +223,6 @@ def bankid_pages(demo, *, language: str = "sv") -> Iterator[SitePage]:
     company = demo.exempelbolaget.pk
     for method in ("bankid_mobile", "bankid_card"):
         anna = _logged_in(demo.anna, language)
-        anna.post(reverse("agreements:connect", args=[company]), {"case_types": ALL})
-        started = anna.post(reverse("agreements:sign", args=[company]), {"method": method})
+        sign_step = anna.post(reverse("agreements:connect", args=[company]), {"case_types": ALL})["Location"]
+        started = anna.post(sign_step, {"method": method})
         yield SitePage(f"sign page, {method}", demo.anna, started["Location"], anna)

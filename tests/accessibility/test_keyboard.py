@@ -48,7 +48,7 @@ def test_a_signatory_connects_the_company_with_the_keyboard_alone(page, demo):
     tab_to(page, "Anslut")
     page.keyboard.press("Enter")
 
-    page.wait_for_url("**/signera/")
+    page.wait_for_url("**/bevaka-arenden/signera/*/")
     tab_to(page, "Säkerhetsdosa")
     page.keyboard.press("Space")
     assert page.get_by_label("Säkerhetsdosa").is_checked()

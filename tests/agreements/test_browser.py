@@ -29,7 +29,7 @@ def sign_with_token(page, browser, mock, user):
     response = token.locator("#response").inner_text()
     token.context.close()
     page.get_by_label("Svarskod från dosan").fill(response)
-    page.get_by_role("button", name="Skriv under").click()
+    page.get_by_role("button", name="Signera").click()
 
 
 def sign_with_mobile_bankid(page, mock, user):
@@ -79,7 +79,7 @@ def test_connect_change_and_end_as_the_help_page_says(page, browser, demo, mock_
     # The permission administrator goes on through "Till administrera behörigheter".
     page.get_by_role("link", name="Till administrera behörigheter").click()
     page.get_by_role("button", name="Ge Cecilia Carlsson behörigheten").click()
-    assert page.get_by_text("Behörigheten Hantera Bevaka ärenden är utdelad.").is_visible()
+    assert page.get_by_text("Cecilia Carlsson har fått behörigheten Hantera Bevaka ärenden.").is_visible()
 
     # Ändra avtal: 1. Ändra avtal. 2. choose, click Ändra. 3. Sign; a confirmation that it changed.
     page.get_by_role("link", name="Bevaka ärenden", exact=True).click()

@@ -26,21 +26,31 @@ def _finish_signing(client, company_id, user):
     from signing.models import SignatureOrder
 
     order = SignatureOrder.objects.filter(user=user).latest("created_at")
-    session_key = f"agreement-proposal:{company_id}"
     from agreements.proposals import Proposal
 
-    proposal = Proposal.from_session(client.session[session_key])
+    proposal_id, entry = _latest_proposal(client, company_id)
+    proposal = Proposal.from_session(entry["proposal"])
     assert order.content_sha256 == proposal.content_sha256
     assert order.visible_text == proposal.visible_text()
     evidence = make_evidence(user, proposal.content)
     _point_session_at(client, company_id, evidence.order_id)
-    return client.get(reverse("agreements:signed", args=[company_id]))
+    return client.get(reverse("agreements:signed", args=[company_id, proposal_id]))
+
+
+def _latest_proposal(client, company_id) -> tuple[str, dict]:
+    """The id and session entry of the proposal made last (each proposal has its own, issue 18)."""
+    return list(client.session[f"agreement-proposals:{company_id}"].items())[-1]
+
+
+def _signing_step(company_id) -> str:
+    return reverse("agreements:sign", args=[company_id, "x"]).removesuffix("x/")
 
 
 def _point_session_at(client, company_id, order_id):
     """Stand in for the signing app: the signature just made is the one the session is waiting for."""
     session = client.session
-    session[f"agreement-order:{company_id}"] = str(order_id)
+    proposal_id, entry = _latest_proposal(client, company_id)
+    session[f"agreement-proposals:{company_id}"][proposal_id] = {**entry, "order": str(order_id)}
     session.save()
 
 
@@ -51,7 +61,7 @@ def test_anslut_goes_to_a_signing_step_that_shows_exactly_what_is_agreed(client,
 
     response = client.post(reverse("agreements:connect", args=[demo.exempelbolaget.pk]), {"case_types": ["e_invoice"]})
     assert response.status_code == 302
-    assert response["Location"] == reverse("agreements:sign", args=[demo.exempelbolaget.pk])
+    assert response["Location"].startswith(_signing_step(demo.exempelbolaget.pk))
     html = client.get(response["Location"]).content.decode()
     for text in [
         "Exempelbolaget i Sverige AB (559999-0107)",
@@ -76,12 +86,15 @@ def test_anslut_without_any_case_type_says_what_is_wrong(client, demo):
 def test_signing_step_starts_an_order_and_the_return_completes_the_connect(client, demo):
     client.force_login(demo.anna)
     client.post(reverse("agreements:connect", args=[demo.exempelbolaget.pk]), {"case_types": ALL})
-    response = client.post(reverse("agreements:sign", args=[demo.exempelbolaget.pk]), {"method": "security_token"})
+    sign_url = reverse(
+        "agreements:sign", args=[demo.exempelbolaget.pk, _latest_proposal(client, demo.exempelbolaget.pk)[0]]
+    )
+    response = client.post(sign_url, {"method": "security_token"})
     assert response.status_code == 302 and "/signera/" in response["Location"]
 
     receipt = _finish_signing(client, demo.exempelbolaget.pk, demo.anna)
     assert receipt.status_code == 302
-    again = client.get(reverse("agreements:signed", args=[demo.exempelbolaget.pk]))
+    again = client.get(receipt.wsgi_request.path)
     assert again["Location"] == receipt["Location"]  # a second visit shows the same receipt, changes nothing
     html = client.get(receipt["Location"]).content.decode()
     assert "Företaget är anslutet till tjänsten Bevaka ärenden" in html
@@ -92,12 +105,13 @@ def test_signing_step_starts_an_order_and_the_return_completes_the_connect(clien
 
 def test_a_signature_over_other_content_completes_nothing(client, demo):
     client.force_login(demo.anna)
-    client.post(reverse("agreements:connect", args=[demo.exempelbolaget.pk]), {"case_types": ALL})
-    client.post(reverse("agreements:sign", args=[demo.exempelbolaget.pk]), {"method": "security_token"})
+    started = client.post(reverse("agreements:connect", args=[demo.exempelbolaget.pk]), {"case_types": ALL})
+    client.post(started["Location"], {"method": "security_token"})
     other = services.propose_connect(company=demo.exempelbolaget, signer=demo.anna, case_type_codes=["e_invoice"])
     evidence = make_evidence(demo.anna, other.content)
     _point_session_at(client, demo.exempelbolaget.pk, evidence.order_id)
-    response = client.get(reverse("agreements:signed", args=[demo.exempelbolaget.pk]))
+    proposal_id = _latest_proposal(client, demo.exempelbolaget.pk)[0]
+    response = client.get(reverse("agreements:signed", args=[demo.exempelbolaget.pk, proposal_id]))
     assert response.status_code == 302
     assert not Agreement.objects.exists()
 
@@ -113,7 +127,7 @@ def test_the_help_pages_change_steps(client, demo):
     same = client.post(reverse("agreements:change", args=[demo.exempelbolaget.pk]), {"case_types": ALL})
     assert same.status_code == 400 and "innehåller redan" in same.content.decode()
     response = client.post(reverse("agreements:change", args=[demo.exempelbolaget.pk]), {"case_types": ["e_invoice"]})
-    assert response["Location"] == reverse("agreements:sign", args=[demo.exempelbolaget.pk])
+    assert response["Location"].startswith(_signing_step(demo.exempelbolaget.pk))
     client.post(response["Location"], {"method": "bankid_mobile"})
 
 
@@ -158,7 +172,7 @@ def test_a_second_signatory_sees_the_pending_connect_and_signs_it(client, demo):
     page = client.get(reverse("service", args=[demo.exempelbolaget.pk])).content.decode()
     assert "Anslutning som väntar på signatur" in page and "Eva Ek" in page
     response = client.post(reverse("agreements:cosign", args=[demo.exempelbolaget.pk, pending.pk]))
-    assert response["Location"] == reverse("agreements:sign", args=[demo.exempelbolaget.pk])
+    assert response["Location"].startswith(_signing_step(demo.exempelbolaget.pk))
     client.post(response["Location"], {"method": "security_token"})
     receipt = _finish_signing(client, demo.exempelbolaget.pk, demo.fredrik)
     assert "kvittens" in receipt["Location"]
@@ -179,9 +193,9 @@ def test_a_user_of_another_company_gets_404_for_every_agreement_and_permission_u
         ("post", reverse("agreements:connect", args=[c])),
         ("get", reverse("agreements:change", args=[c])),
         ("post", reverse("agreements:change", args=[c])),
-        ("get", reverse("agreements:sign", args=[c])),
-        ("post", reverse("agreements:sign", args=[c])),
-        ("get", reverse("agreements:signed", args=[c])),
+        ("get", reverse("agreements:sign", args=[c, "x"])),
+        ("post", reverse("agreements:sign", args=[c, "x"])),
+        ("get", reverse("agreements:signed", args=[c, "x"])),
         ("post", reverse("agreements:cosign", args=[c, 1])),
         ("post", reverse("agreements:withdraw", args=[c, 1])),
         ("get", reverse("agreements:pending-receipt", args=[c, 1])),

@@ -50,7 +50,7 @@ def test_changing_language_after_a_wrong_svarskod_shows_the_signing_page(page, d
     page.get_by_role("button", name="Signera").click()
     signing_page = page.url
     page.get_by_label("Svarskod från dosan").fill("12345678")
-    page.get_by_role("button", name="Skriv under").click()
+    page.get_by_role("button", name="Signera").click()
     assert page.url.endswith("/svar/")
 
     switch_screen_language(page, "en")
@@ -152,7 +152,7 @@ def test_a_wrong_svarskod_is_shown_as_an_error(page, demo):
     page.get_by_label("Säkerhetsdosa").check()
     page.get_by_role("button", name="Signera").click()
     page.get_by_label("Svarskod från dosan").fill("12345678")
-    page.get_by_role("button", name="Skriv under").click()
+    page.get_by_role("button", name="Signera").click()
 
     error = page.get_by_role("alert")
     assert "svarskod" in error.inner_text().lower() or "fel" in error.inner_text().lower()

@@ -167,7 +167,8 @@ def test_the_fan_out_costs_the_same_queries_for_10_and_500_recipients(
             created = fanout.fan_out(event_id=row.pk)
         assert len(created) == size
         counts[size] = len(queries)
-    assert counts[10] == counts[500] <= 5, counts
+    # One more than before issue 18: the fan-out records why the members who miss it miss it (one statement).
+    assert counts[10] == counts[500] <= 6, counts
     assert sum(len(b["delivery_ids"]) for b in published["send_batch"]) == 510
 
 

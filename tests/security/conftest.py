@@ -278,6 +278,7 @@ def fill_values(persona: Persona, world: World) -> dict[str, object]:
         "order_id": objects.order_id,
         "delivery_id": objects.delivery_id,
         "event_id": objects.event_id,
+        "proposal_id": "made-in-another-session",  # a proposal lives in the session that made it
         # The admin's: the object id is chosen per model by admin_object_id(); the rest are harmless.
         "object_id": None,
         "content_type_id": ContentType.objects.get_for_model(type(objects.company)).pk,

@@ -68,7 +68,7 @@ RULES: dict[str, Rule] = {
     "agreements:sign": Rule("signatory", "signatory"),
     "agreements:signed": Rule("signatory", NOT_TAKEN),
     "agreements:cosign": Rule(NOT_TAKEN, "signatory"),
-    "agreements:withdraw": Rule(NOT_TAKEN, "signatory"),
+    "agreements:withdraw": Rule("signatory", "signatory"),  # GET: the page that asks first
     "agreements:pending-receipt": Rule("member", NOT_TAKEN),
     "agreements:receipt": Rule("member", NOT_TAKEN),
     "agreements:end": Rule("signatory", "signatory"),

@@ -41,7 +41,7 @@ def test_a_signatory_signs_with_the_simulated_security_token(page, demo, mock_ba
     response = token.locator("#response").inner_text()
 
     page.get_by_label("Svarskod från dosan").fill(response)
-    page.get_by_role("button", name="Skriv under").click()
+    page.get_by_role("button", name="Signera").click()
     page.wait_for_url("**/hjalp/bevaka-arenden/?signerat=1")
     assert SignatureOrder.objects.get(pk=order.pk).status == "complete"
 
@@ -91,7 +91,7 @@ def test_answering_or_checking_on_the_sign_page_does_not_cancel_the_order(page, 
     token_order = _start(demo.anna, SigningMethod.SECURITY_TOKEN)
     page.goto(reverse("signing:sign", args=[token_order.pk]))
     page.get_by_label("Svarskod från dosan").fill("00000000")
-    page.get_by_role("button", name="Skriv under").click()
+    page.get_by_role("button", name="Signera").click()
     assert "Svarskoden stämmer inte" in page.get_by_role("alert").inner_text()  # an error, not an instruction
     time.sleep(1)
     assert SignatureOrder.objects.get(pk=token_order.pk).status == "pending"
