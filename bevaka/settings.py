@@ -64,9 +64,16 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "bevaka.http_metrics.HttpMetricsMiddleware",  # outermost: counts every answer
+    "bevaka.observability.RequestIdMiddleware",  # a request id on every log line of the request
+    # Before anything reads X-Forwarded-Proto (SecurityMiddleware's redirect and HSTS, request.is_secure()).
+    "bevaka.http.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files, after the HTTPS redirect and HSTS
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # NUL in a search or form field is refused with a message (in the user's language) before any view.
+    "bevaka.http.RefuseNulMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -367,19 +374,6 @@ CELERY_BEAT_SCHEDULE["events-fanout-relay"] = {
 # bevaka/formats/en keeps the 24-hour clock and day-month-year order of the Swedish pages.
 FORMAT_MODULE_PATH = ["bevaka.formats"]
 # --- Operations ---------------------------------------------------------------------------------------
-# A request id on every request and log line (first, so that it covers everything after it); static files
-# served by whitenoise right after SecurityMiddleware (HTTPS redirect and HSTS come first).
-MIDDLEWARE.insert(0, "bevaka.observability.RequestIdMiddleware")
-MIDDLEWARE.insert(0, "bevaka.http_metrics.HttpMetricsMiddleware")  # outermost: counts every answer
-# Before anything reads X-Forwarded-Proto (SecurityMiddleware's redirect and HSTS, request.is_secure()).
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware"), "bevaka.http.TrustedProxyMiddleware"
-)
-# NUL in a search or form field is refused with a message (in the user's language) before any view.
-MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.locale.LocaleMiddleware") + 1, "bevaka.http.RefuseNulMiddleware")
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware"
-)
 # Hashed names and far-future cache headers need `collectstatic` first (the Docker image runs it and sets
 # STATIC_MANIFEST=true); without it, compressed files under their own names.
 STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default=False)

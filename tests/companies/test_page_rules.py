@@ -14,7 +14,7 @@ BROWSER = {"HTTP_ACCEPT": "text/html,application/xhtml+xml,application/xml;q=0.9
     ("name", "args", "page"),
     [
         ("agreements:connect", ["company"], "service"),
-        ("agreements:withdraw", ["company", 1], "service"),
+        ("agreements:cosign", ["company", 1], "service"),  # (Återkalla answers GET: it asks first, issue 18)
         ("change-contact", ["company"], "my-watches"),
         ("confirm-contact", ["company"], "change-contact"),  # POST-only too: the rule moves on from there
         ("switch-language", [], "home"),

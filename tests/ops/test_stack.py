@@ -55,6 +55,9 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
         "METRICS_TOKEN": TOKEN,
         "EVENTS_FANOUT_LEASE_SECONDS": "2",
         "EVENTS_FANOUT_RELAY_INTERVAL": "0.5",
+        # Each test makes its source's key anew (the database is emptied between tests); a gunicorn worker that
+        # remembered the earlier test's key would refuse the new one (events/sources.py, _memory).
+        "EVENTS_SOURCE_CACHE_SECONDS": "0",
         "CELERY_BEAT_SCHEDULE_FILENAME": str(root / "beat-schedule"),
         "BEVAKA_VAR_DIR": str(root / "var"),
         "PROMETHEUS_MULTIPROC_DIR": str(root / "prometheus"),
@@ -68,7 +71,14 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
     group.beat(wait=False)
     group.wait_ready()
     stack = type("Stack", (), {"url": url, "env": env, "group": group, "redis": redis, "web": web, "fan_out": fan_out})
-    stack.start_sender = lambda: group.worker(name=f"ops-send-{os.getpid()}", queues=["send"], concurrency=1)
+    senders = []
+
+    def start_sender():
+        """The send worker, once: started by whichever test needs it first (no test depends on another)."""
+        if not senders:
+            senders.append(group.worker(name=f"ops-send-{os.getpid()}", queues=["send"], concurrency=1))
+
+    stack.start_sender = start_sender
     yield stack
     group.close()
     sink.stop()
@@ -164,6 +174,7 @@ def test_with_redis_stopped_readyz_is_degraded_the_api_accepts_and_the_alert_goe
     finally:
         stack.redis.start()
     assert json.loads(get(stack.url + "/readyz")[1])["status"] == "ok"
+    stack.start_sender()
     wait_for(lambda: sent_alerts_of("ops-redis-down-1"), 90, message="the event's alerts sent after Redis came back")
 
 

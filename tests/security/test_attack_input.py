@@ -133,7 +133,7 @@ def test_an_overlong_mobile_number_or_field_gets_a_message_saying_so(client, dem
     _connected(demo)
     assert "Mobilnumret är för långt" in _contact_page(client, demo, "070 " + "1" * 40)
     too_long = _contact_page(client, demo, "0" * 300)
-    assert "som mest 254 tecken (den har 300)" in too_long
+    assert "Uppgiften är för lång: högst 254 tecken, inte 300." in too_long
     assert "Ange ett mobilnummer eller en e-postadress." not in too_long
 
 
