@@ -1,13 +1,16 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from audit.services import record
 from bevaka.http import client_ip
 
+from .evidence import version_bundle
 from .models import Agreement, AgreementSignature, AgreementVersion, CaseType, PendingAgreementChange
 from .services import AgreementError, end_agreement_by_bank
 
@@ -113,7 +116,40 @@ class AgreementVersionAdmin(admin.ModelAdmin):
     list_select_related = ["agreement__company"]
     search_fields = ["agreement__company__name", "agreement__company__org_number"]
     inlines = [SignatureInline]
-    readonly_fields = [f.name for f in AgreementVersion._meta.fields]
+    readonly_fields = [*(f.name for f in AgreementVersion._meta.fields), "evidence_bundle"]
+
+    @admin.display(description=_("signeringsbevis"))
+    def evidence_bundle(self, version):
+        url = reverse("admin:agreements_agreementversion_evidence", args=[version.pk])
+        return format_html('<a href="{}" download>{}</a>', url, _("Ladda ner signeringsbevis (zip)"))
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:version_id>/bevis.zip",
+                self.admin_site.admin_view(self.evidence_view),
+                name="agreements_agreementversion_evidence",
+            ),
+            *super().get_urls(),
+        ]
+
+    def evidence_view(self, request, version_id: int):
+        """The version's evidence bundle for staff who may view versions; the download is audited."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        version = get_object_or_404(AgreementVersion.objects.select_related("agreement__company"), pk=version_id)
+        filename, data = version_bundle(version)
+        record(
+            action="agreement.evidence_downloaded",
+            actor=request.user,
+            company=version.agreement.company,
+            after={"version": version.pk},
+            ip_address=client_ip(request),
+        )
+        response = HttpResponse(data, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["Cache-Control"] = "no-store"
+        return response
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -133,6 +169,9 @@ class PendingAgreementChangeAdmin(AgreementVersionAdmin):
     search_fields = ["company__name", "company__org_number"]
     inlines = []
     readonly_fields = [f.name for f in PendingAgreementChange._meta.fields]
+
+    def get_urls(self):
+        return admin.ModelAdmin.get_urls(self)  # no evidence bundle before the change is signed by all
 
 
 @admin.register(CaseType)
