@@ -12,7 +12,10 @@ COPY . .
 # Compiled catalogues (*.mo) are in the repository; static files are collected (hashed, compressed) here,
 # and whitenoise serves them from the image.
 RUN pip install --no-cache-dir --no-deps . \
- && DEBUG=false SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
+ && DEBUG=false SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
+ && mkdir -p /pki && chown nobody /pki
+# /pki: the mock BankID's PKI, a volume shared by the mock and the app (docker-compose.yml), so that the app
+# trusts the root the mock signs under.
 USER nobody
 EXPOSE 8000
 # gunicorn reads WEB_CONCURRENCY for its worker count; one request log line per request comes from Django
