@@ -222,3 +222,26 @@ def test_below_the_doctype_refusal_the_parser_reads_no_external_entity(tmp_path)
     document = f'<!DOCTYPE s [<!ENTITY x SYSTEM "file://{secret}">]><s>&x;</s>'.encode()
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)  # as xmlsig.parse's
     assert b"SECRET-MARKER" not in etree.tostring(etree.fromstring(document, parser))
+
+
+@pytest.mark.django_db
+def test_a_login_with_a_revoked_bankid_is_refused_and_a_good_one_is_verified_as_an_identification(mock_bankid, demo):
+    from signing.evidence import complete_login
+    from signing.models import SignatureEvidence, SignatureOrder
+    from signing.services import SigningError, poll_order, start_login
+    from tests.signing.helpers import control
+
+    def log_in(personal_number):
+        order = start_login(end_user_ip="192.0.2.10", return_url="http://testserver/")
+        assert control(mock_bankid, order.order_ref, "complete", {"personalNumber": personal_number}).is_success
+        return poll_order(order_id=order.pk)
+
+    refused = log_in(HANNA)
+    assert (refused.status, refused.message_code) == (SignatureOrder.Status.FAILED, "RFA16")
+    with pytest.raises(SigningError):
+        complete_login(order_id=refused.pk)
+    accepted = log_in(ANNA)
+    assert accepted.status == SignatureOrder.Status.COMPLETE
+    evidence = SignatureEvidence.objects.get(order=accepted)
+    assert evidence.verification["ok"] and evidence.request["endpoint"] == "auth"
+    assert complete_login(order_id=accepted.pk) == demo.anna
