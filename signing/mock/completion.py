@@ -76,7 +76,8 @@ def signature_xml(order: Order, personal_number: str, uhi: str, display_name: st
         f"<env><ai><type>{base64.b64encode(b'MOBILE').decode()}</type>"
         f"<uhi>{uhi}</uhi></ai></env></clientInfo></bankIdSignedData>"
     )
-    credential = pki.person(personal_number, identity(personal_number)["name"])
+    card = pki.uses_card(order.requirement.get("certificatePolicies", []))
+    credential = pki.person(personal_number, identity(personal_number)["name"], card=card)
     certificates = "".join(
         f"<X509Certificate>{base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()}</X509Certificate>"
         for cert in [credential.certificate, *pki.chain()]
@@ -113,14 +114,14 @@ def signature_xml(order: Order, personal_number: str, uhi: str, display_name: st
     return '<?xml version="1.0" encoding="UTF-8" standalone="no"?>' + etree.tostring(document, method="c14n").decode()
 
 
-def ocsp_response(signature_b64: str, personal_number: str) -> bytes:
+def ocsp_response(signature_b64: str, personal_number: str, *, card: bool = False) -> bytes:
     """A DER OCSPResponse for the person's certificate: successful, *good* (or *revoked* for a demo
     person whose BankID is revoked), produced now, signed by the mock responder, with the nonce SHA-1 of
     the base64 signature (as BankID's, SIGNING.md 4.3)."""
     from . import pki
 
     now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-    certificate = pki.person(personal_number, identity(personal_number)["name"]).certificate
+    certificate = pki.person(personal_number, identity(personal_number)["name"], card=card).certificate
     responder = pki.ocsp_responder()
     revoked = pki.is_revoked(personal_number)
     builder = (

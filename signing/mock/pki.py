@@ -199,8 +199,14 @@ def root_pem() -> bytes:
     return root().certificate.public_bytes(serialization.Encoding.PEM)
 
 
-def person(personal_number: str, name: str) -> Credential:
-    """The person's BankID key and certificate (subject serialNumber = personnummer, mobile test policy)."""
+def uses_card(certificate_policies: list[str]) -> bool:
+    """Whether an order's ``requirement.certificatePolicies`` asks for BankID på kort (test or production)."""
+    return bool({CARD_TEST_POLICY, "1.2.752.78.1.2"} & set(certificate_policies or []))
+
+
+def person(personal_number: str, name: str, *, card: bool = False) -> Credential:
+    """The person's BankID key and certificate: subject serialNumber = personnummer, and the test policy of
+    Mobilt BankID or, with ``card``, of BankID på kort (one key and certificate per person and type)."""
     if not _PERSONAL_NUMBER.match(personal_number):
         raise ValueError("a personnummer has 12 digits")
 
@@ -213,11 +219,11 @@ def person(personal_number: str, name: str) -> Credential:
             ca=False,
             years=10,
             usage="user",
-            policy=MOBILE_TEST_POLICY,
+            policy=CARD_TEST_POLICY if card else MOBILE_TEST_POLICY,
         )
         return Credential(key, certificate)
 
-    return _credential(f"people/{personal_number}.pem", make)
+    return _credential(f"people/{personal_number}-{'card' if card else 'mobile'}.pem", make)
 
 
 def is_revoked(personal_number: str) -> bool:

@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import pki
 from .completion import identity, ocsp_response, signature_xml
 
 PICKUP_WINDOW = 30.0
@@ -373,12 +374,13 @@ class MockBankID:
     def _completion(self, order: Order, personal_number: str) -> dict[str, Any]:
         uhi = base64.b64encode(hashlib.sha1(personal_number.encode()).digest()).decode()  # noqa: S324
         signature = base64.b64encode(signature_xml(order, personal_number, uhi, self.display_name).encode()).decode()
+        card = pki.uses_card(order.requirement.get("certificatePolicies", []))
         completion: dict[str, Any] = {
             "user": identity(personal_number),
             "device": {"ipAddress": order.end_user_ip, "uhi": uhi},
             "bankIdIssueDate": "2024-01-15",
             "signature": signature,
-            "ocspResponse": base64.b64encode(ocsp_response(signature, personal_number)).decode(),
+            "ocspResponse": base64.b64encode(ocsp_response(signature, personal_number, card=card)).decode(),
         }
         if order.requirement.get("mrtd"):
             completion["stepUp"] = {"mrtd": True}

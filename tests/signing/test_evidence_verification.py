@@ -245,3 +245,23 @@ def test_a_login_with_a_revoked_bankid_is_refused_and_a_good_one_is_verified_as_
     evidence = SignatureEvidence.objects.get(order=accepted)
     assert evidence.verification["ok"] and evidence.request["endpoint"] == "auth"
     assert complete_login(order_id=accepted.pk) == demo.anna
+
+
+def test_the_persons_certificate_names_them_and_carries_the_bankid_types_test_policy():
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    for card, policy in [(False, "1.2.3.4.25"), (True, "1.2.3.4.10")]:
+        completion, _ = _complete()
+        if card:
+            mock = MockBankID()
+            body = {"endUserIp": "192.0.2.10", "userVisibleData": b64(TEXT)}
+            body["requirement"] = {"certificatePolicies": ["1.2.3.4.10"], "cardReader": "class1"}
+            completion = mock.complete(mock.start("sign", body)["orderRef"], ANNA).completion
+        signer = xmlsig.read(base64.b64decode(completion["signature"])).certificates[0]
+        assert signer.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == ANNA
+        policies = signer.extensions.get_extension_for_class(x509.CertificatePolicies).value
+        assert [p.policy_identifier.dotted_string for p in policies] == [policy]
+        assert ocsp.load_der_ocsp_response(base64.b64decode(completion["ocspResponse"])).serial_number == (
+            signer.serial_number
+        )
