@@ -144,8 +144,13 @@ def verify_bankid(*, signature_b64: str, ocsp_b64: str, completion_user: dict, e
         report.add(f"digest {uri}", ok, "SHA-256 of C14N 1.0 equals DigestValue" if ok else "digest differs")
     report.add("signature_value", xmlsig.signature_value_ok(signature), "RSA-SHA256 over canonical SignedInfo")
     signer, intermediates = signature.certificates[0], signature.certificates[1:]
-    roots = signature_roots()
-    ok, detail = chain_to_root(signer, intermediates, roots, expected.signed_at) if roots else (False, "no roots")
+    try:
+        roots = signature_roots()
+    except (OSError, ValueError) as exc:  # a configured root file missing or unreadable: trust nothing
+        roots, problem = [], f"BANKID_SIGNATURE_ROOTS unreadable: {type(exc).__name__}"
+    else:
+        problem = "no signature roots configured"
+    ok, detail = chain_to_root(signer, intermediates, roots, expected.signed_at) if roots else (False, problem)
     report.add("certificate_chain", ok, detail)
     _verify_ocsp(report, ocsp_b64, signature_b64, signer, intermediates, roots, expected)
     func_id = signature.text("bid:clientInfo/bid:funcId")

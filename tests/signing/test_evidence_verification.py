@@ -265,3 +265,12 @@ def test_the_persons_certificate_names_them_and_carries_the_bankid_types_test_po
         assert ocsp.load_der_ocsp_response(base64.b64decode(completion["ocspResponse"])).serial_number == (
             signer.serial_number
         )
+
+
+def test_missing_or_unset_roots_in_production_trust_nothing(settings, tmp_path):
+    completion, expected = _complete()
+    settings.BANKID_SIGNATURE_ROOTS = [str(tmp_path / "missing.pem")]
+    assert "certificate_chain" in _verify(completion, expected).failed
+    settings.BANKID_SIGNATURE_ROOTS = []
+    settings.BANKID_PRODUCTION = True  # never the mock's root in production
+    assert "certificate_chain" in _verify(completion, expected).failed
