@@ -20,6 +20,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.services import record
+
 from . import rfa
 from .bankid import BankIDClient, BankIDError, b64, certificate_policy
 from .models import SecurityToken, SignatureEvidence, SignatureOrder, SigningMethod
@@ -327,8 +329,6 @@ def _complete_bankid(order: SignatureOrder, completion: dict) -> None:
 
 def _refuse(order: SignatureOrder, report: Report) -> None:
     """A signature that fails verification: no evidence, an audit entry, a message saying why."""
-    from audit.services import record
-
     failed = report.failed
     logger.warning("BankID signature refused for order %s: %s", order.pk, ", ".join(failed))
     record(
