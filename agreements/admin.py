@@ -7,7 +7,6 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from audit.services import record
 from bevaka.http import client_ip
 
 from .evidence import version_bundle
@@ -134,18 +133,12 @@ class AgreementVersionAdmin(admin.ModelAdmin):
         ]
 
     def evidence_view(self, request, version_id: int):
-        """The version's evidence bundle for staff who may view versions; the download is audited."""
+        """The version's evidence bundle for staff who may view versions (a GET: it changes nothing, not even
+        the audit log — tests/security/test_csrf.py)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         version = get_object_or_404(AgreementVersion.objects.select_related("agreement__company"), pk=version_id)
         filename, data = version_bundle(version)
-        record(
-            action="agreement.evidence_downloaded",
-            actor=request.user,
-            company=version.agreement.company,
-            after={"version": version.pk},
-            ip_address=client_ip(request),
-        )
         response = HttpResponse(data, content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["Cache-Control"] = "no-store"
