@@ -111,7 +111,12 @@ def signature_xml(order: Order, personal_number: str, uhi: str, display_name: st
     canonical_signed_info = xmlsig.c14n(document.find("ds:SignedInfo", ns))
     value = credential.key.sign(canonical_signed_info, padding.PKCS1v15(), hashes.SHA256())
     document.find("ds:SignatureValue", ns).text = base64.b64encode(value).decode()
-    return '<?xml version="1.0" encoding="UTF-8" standalone="no"?>' + etree.tostring(document, method="c14n").decode()
+    text = etree.tostring(document, method="c14n").decode()
+    # Explicit namespaces, as BankID's: each signed element's bytes as they stand are its canonical form
+    # (what pybankid's verifier hashes), not only after re-canonicalisation. The declarations are redundant.
+    for element in ("SignedInfo", "KeyInfo"):
+        text = text.replace(f"<{element}", f'<{element} xmlns="{DSIG_NS}"', 1)
+    return '<?xml version="1.0" encoding="UTF-8" standalone="no"?>' + text
 
 
 def ocsp_response(signature_b64: str, personal_number: str, *, card: bool = False) -> bytes:

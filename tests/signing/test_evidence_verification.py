@@ -274,3 +274,24 @@ def test_missing_or_unset_roots_in_production_trust_nothing(settings, tmp_path):
     settings.BANKID_SIGNATURE_ROOTS = []
     settings.BANKID_PRODUCTION = True  # never the mock's root in production
     assert "certificate_chain" in _verify(completion, expected).failed
+
+
+def test_the_mock_emits_canonical_xml_so_the_signed_elements_bytes_hash_to_their_digests():
+    """As pybankid's experimental verifier does: hash the raw substrings of the returned document."""
+    import hashlib
+    import re
+
+    completion, _ = _complete()
+    xml = base64.b64decode(completion["signature"]).decode()
+    digests = re.findall(r"<DigestValue>([^<]+)</DigestValue>", xml)
+    signed_data = re.search(r"<bankIdSignedData .*?</bankIdSignedData>", xml).group(0)
+    key_info = re.search(r"<KeyInfo .*?</KeyInfo>", xml).group(0)
+    for raw, digest in zip([signed_data, key_info], digests, strict=True):
+        assert base64.b64encode(hashlib.sha256(raw.encode()).digest()).decode() == digest
+    signed_info = re.search(r"<SignedInfo .*?</SignedInfo>", xml).group(0)
+    signer = xmlsig.read(xml.encode()).certificates[0]
+    value = re.search(r"<SignatureValue>([^<]+)</SignatureValue>", xml).group(1)
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    signer.public_key().verify(base64.b64decode(value), signed_info.encode(), padding.PKCS1v15(), hashes.SHA256())
