@@ -6,6 +6,7 @@ import zipfile
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
 from agreements import services
@@ -137,13 +138,17 @@ def test_one_changed_byte_anywhere_fails_verify_evidence_naming_the_check(mock_b
             _verify(str(bundle))
         assert check in str(failed.value), (check, str(failed.value))
 
-    # The stored evidence itself: an edit past save()'s guard shows too.
+    # The stored evidence itself: the database refuses an edit past save()'s guard, and a deletion.
     signature = evidence.completion_data["signature"]
-    SignatureEvidence.objects.filter(pk=evidence.pk).update(
-        completion_data={**evidence.completion_data, "signature": signature[:200] + "x" + signature[201:]}
-    )
-    with pytest.raises(CommandError, match="Verification FAILED"):
-        _verify(str(version.pk))
+    with pytest.raises(DatabaseError, match="immutable"), transaction.atomic():
+        SignatureEvidence.objects.filter(pk=evidence.pk).update(
+            completion_data={**evidence.completion_data, "signature": signature[:200] + "x" + signature[201:]}
+        )
+    with pytest.raises(DatabaseError, match="immutable"), transaction.atomic():
+        SignatureEvidence.objects.filter(pk=evidence.pk).update(used_at=None)
+    with pytest.raises(DatabaseError, match="immutable"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM signing_signatureevidence WHERE id = %s", [evidence.pk])
+    assert "Verification passed." in _verify(str(version.pk))
 
 
 def test_a_token_signed_version_is_sealed_and_a_changed_record_fails(mock_bankid, demo, tmp_path):
