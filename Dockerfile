@@ -18,8 +18,11 @@ COPY . .
 # and whitenoise serves them from the image.
 RUN pip install --no-cache-dir --no-deps . \
  && DEBUG=false SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
- && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin bevaka
+ && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin bevaka \
+ && mkdir -p /pki && chown 10001 /pki
 # A user of its own, not root (and not `nobody`, which other services on a host may share).
+# /pki: the mock BankID's PKI, a volume shared by the mock and the app (docker-compose.yml), so that the app
+# trusts the root the mock signs under.
 USER 10001
 EXPOSE 8000
 # gunicorn reads WEB_CONCURRENCY for its worker count; one request log line per request comes from Django

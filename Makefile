@@ -56,6 +56,7 @@ services:
 	bash scripts/ensure-chaos.sh
 	bash scripts/ensure-promtool.sh
 	bash scripts/ensure-nginx.sh
+	bash scripts/ensure-xmlsec1.sh
 
 ## make messages: regenerate the English catalogues from the Swedish source strings and compile them.
 ## New strings arrive untranslated (no fuzzy guesses); translate them in the .po files, then run it again.
@@ -81,6 +82,7 @@ restore-drill: install
 ## scenario, write var/chaos/latest.json and the table into docs/RELIABILITY.md. About 10 minutes.
 chaos: install
 	bash scripts/ensure-chaos.sh
+	bash scripts/ensure-xmlsec1.sh
 	$(BIN)/python -m chaos --doc docs/RELIABILITY.md $(CHAOS_ARGS)
 
 ## make bench: the full benchmark (< 15 min); make bench-quick: the quick sizes (< 2 min). Both start their

@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -8,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from bevaka.http import client_ip
 
+from .evidence import version_bundle
 from .models import Agreement, AgreementSignature, AgreementVersion, CaseType, PendingAgreementChange
 from .services import AgreementError, end_agreement_by_bank
 
@@ -134,7 +136,34 @@ class AgreementVersionAdmin(admin.ModelAdmin):
     list_select_related = ["agreement__company"]
     search_fields = ["agreement__company__name", "agreement__company__org_number"]
     inlines = [SignatureInline]
-    fields = readonly_fields = _shown_fields(AgreementVersion)
+    fields = readonly_fields = [*_shown_fields(AgreementVersion), "evidence_bundle"]
+
+    @admin.display(description=_("signeringsbevis"))
+    def evidence_bundle(self, version):
+        url = reverse("admin:agreements_agreementversion_evidence", args=[version.pk])
+        return format_html('<a href="{}" download>{}</a>', url, _("Ladda ner signeringsbevis (zip)"))
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:version_id>/bevis.zip",
+                self.admin_site.admin_view(self.evidence_view),
+                name="agreements_agreementversion_evidence",
+            ),
+            *super().get_urls(),
+        ]
+
+    def evidence_view(self, request, version_id: int):
+        """The version's evidence bundle for staff who may view versions (a GET: it changes nothing, not even
+        the audit log — tests/security/test_csrf.py)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        version = get_object_or_404(AgreementVersion.objects.select_related("agreement__company"), pk=version_id)
+        filename, data = version_bundle(version)
+        response = HttpResponse(data, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["Cache-Control"] = "no-store"
+        return response
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -154,6 +183,9 @@ class PendingAgreementChangeAdmin(AgreementVersionAdmin):
     search_fields = ["company__name", "company__org_number"]
     inlines = []
     fields = readonly_fields = _shown_fields(PendingAgreementChange)
+
+    def get_urls(self):
+        return admin.ModelAdmin.get_urls(self)  # no evidence bundle before the change is signed by all
 
 
 @admin.register(CaseType)

@@ -15,6 +15,7 @@ urlpatterns = [
     path(f"{base}vantande/<int:pending_id>/aterkalla/", views.withdraw, name="withdraw"),
     path(f"{base}vantande/<int:pending_id>/kvittens/", views.pending_receipt, name="pending-receipt"),
     path(f"{base}kvittens/<int:version_id>/", views.receipt, name="receipt"),
+    path(f"{base}kvittens/<int:version_id>/bevis.zip", views.evidence_bundle, name="evidence-bundle"),
     path(f"{base}avsluta/", views.end, name="end"),
     path(f"{base}avslutat/<int:agreement_id>/", views.end_receipt, name="end-receipt"),
 ]

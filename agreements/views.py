@@ -21,6 +21,7 @@ from signing.services import SigningError, start_signature
 
 from . import services
 from .access import access_permission_admin, has_service_access
+from .evidence import version_bundle
 from .forms import AgreementForm, SigningMethodForm
 from .models import Agreement, AgreementSignature, AgreementVersion, CaseType, PendingAgreementChange
 from .pending import last_superseded
@@ -395,3 +396,22 @@ def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
         agreement=active_agreement(company=company),
     )
     return render(request, "agreements/permissions.html", context)
+
+
+@login_required
+@require_GET
+def evidence_bundle(request: HttpRequest, company_id: int, version_id: int) -> HttpResponse:
+    """The version's evidence bundle (zip), for the company's signatories; anyone else gets a 404."""
+    membership = access_membership(user=request.user, company_id=company_id)
+    version = (
+        AgreementVersion.objects.select_related("agreement__company")
+        .filter(pk=version_id, agreement__company_id=company_id)
+        .first()
+    )
+    if version is None or not membership.is_signatory:
+        raise Http404("no such version")
+    filename, data = version_bundle(version)
+    response = HttpResponse(data, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -264,6 +264,16 @@ BANKID_PRODUCTION = env.bool("BANKID_PRODUCTION", default=BANKID_API_URL.startsw
 # Where "BankID on this device" links lead. Empty: the real BankID app (bankid:/// and app.bankid.com);
 # in development the mock's simulated app.
 BANKID_APP_URL = env.str("BANKID_APP_URL", default="http://127.0.0.1:8001/app/" if DEBUG else "")
+# Roots a BankID signature and its OCSP response must chain to (PEM files, comma-separated): BankID's test
+# or production signature roots, obtained from BankID. Empty outside production: the mock BankID's root,
+# whose PKI is made once under MOCK_BANKID_PKI_DIR. Empty in production: every signature is refused.
+BANKID_SIGNATURE_ROOTS = env.list("BANKID_SIGNATURE_ROOTS", default=[])
+MOCK_BANKID_PKI_DIR = env.str("MOCK_BANKID_PKI_DIR", default=str(VAR_DIR / "mock-bankid-pki"))
+# Keys that seal security-token evidence (HMAC-SHA256), "id=secret,id2=secret2"; new records are sealed
+# with SIGNING_SEAL_KEY_ID, older ones stay verifiable while their key is listed (rotation). Unset: one key
+# "dev" derived from SECRET_KEY (development, tests).
+SIGNING_SEAL_KEYS = env.dict("SIGNING_SEAL_KEYS", default={})
+SIGNING_SEAL_KEY_ID = env.str("SIGNING_SEAL_KEY_ID", default="")
 # Fernet key (urlsafe base64 of 32 bytes) for security-token secrets at rest. Production sets it; when it
 # is unset a key is derived from SECRET_KEY (development, tests), which ties the secrets to SECRET_KEY.
 SIGNING_TOKEN_KEY = env.str("SIGNING_TOKEN_KEY", default="")

@@ -35,6 +35,7 @@ class DemoPerson:
     mobile_number: str
     email: str
     roles: dict[str, DemoRole] = field(default_factory=dict)
+    bankid_revoked: bool = False  # the mock BankID's OCSP answers "revoked" for this person's certificate
 
     @property
     def name(self) -> str:
@@ -113,6 +114,15 @@ PEOPLE = [
             EXEMPELBOLAGET: DemoRole("restricted"),
             SVENSSONS_BYGG: DemoRole("unrestricted", "alone", is_permission_admin=True),
         },
+    ),
+    DemoPerson(
+        "198203149839",
+        "Hanna",
+        "Hult",
+        "+46701740612",
+        "hanna.hult@exempelbolaget.example",
+        {EXEMPELBOLAGET: DemoRole("restricted")},
+        bankid_revoked=True,
     ),
 ]
 

@@ -24,4 +24,5 @@ make postgres_password "$(random)"
 make twilio_auth_token "$(random)"   # the fake Twilio's; a real account's token replaces it
 make metrics_token "$(random)"       # Prometheus sends it as a bearer token
 make signing_token_key "$(fernet)"
+make signing_seal_keys "k1=$(random)"  # SIGNING_SEAL_KEYS: id=secret; add a key and move SIGNING_SEAL_KEY_ID to rotate
 make email_host_password ""          # mailpit needs none

@@ -101,6 +101,7 @@ class SignatureOrder(models.Model):
     token = models.ForeignKey(SecurityToken, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     challenge = models.CharField(_("kontrollkod"), max_length=16, blank=True)
     attempts = models.PositiveSmallIntegerField(_("felaktiga svar"), default=0)
+    request = models.JSONField(_("begäran som skickades"), default=dict, blank=True, editable=False)
 
     created_at = models.DateTimeField(_("skapad"), auto_now_add=True)
     expires_at = models.DateTimeField(_("giltig till"))
@@ -150,6 +151,8 @@ class SignatureEvidence(models.Model):
     user_non_visible_data = models.TextField(_("userNonVisibleData (base64, som skickat)"))
     content_sha256 = models.CharField(_("SHA-256 av innehållet"), max_length=64)
     completion_data = models.JSONField(_("completionData"))
+    request = models.JSONField(_("begäran som skickades"), default=dict, blank=True)
+    verification = models.JSONField(_("kontrollrapport"), default=dict, blank=True)
     started_at = models.DateTimeField(_("startad"))
     signed_at = models.DateTimeField(_("signerad"))
     created_at = models.DateTimeField(_("sparad"), auto_now_add=True)

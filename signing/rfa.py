@@ -39,6 +39,9 @@ MESSAGES = {
     "SIGNED": _("Klart. Du har skrivit under."),
     "IDENTIFIED": _("Klart. Du är identifierad."),
     "WRONG_PERSON": _("Det var inte du som skrev under. Logga in som rätt person och försök igen."),
+    "SIGNATURE_INVALID": _(
+        "Underskriften kunde inte kontrolleras och har inte sparats. Försök igen. Kontakta banken om det händer igen."
+    ),
 }
 
 _PENDING = {

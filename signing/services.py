@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import hmac
 import json
 import logging
 import secrets
@@ -22,13 +21,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.services import record
 from bevaka import metrics
 
 from . import rfa
-from .bankid import BankIDClient, BankIDError, b64, certificate_policy, signed_data_from_signature
+from .bankid import BankIDClient, BankIDError, b64, certificate_policy
 from .models import SecurityToken, SignatureEvidence, SignatureOrder, SigningMethod
 from .ocra import OcraSuite
+from .seal import seal, verify_token_record
 from .tokens import challenge_for, token_secret
+from .verification import Expected, Report, verify_bankid
 
 logger = logging.getLogger(__name__)
 
@@ -151,8 +153,9 @@ def start_signature(
     }
     if method == SigningMethod.BANKID_CARD:
         requirement["cardReader"] = "class1"
+    client = _client()
     try:
-        started = _client().sign(
+        started = client.sign(
             end_user_ip=end_user_ip,
             user_visible_data=order.user_visible_data,
             user_non_visible_data=order.user_non_visible_data,
@@ -162,7 +165,7 @@ def start_signature(
         )
     except BankIDError as exc:
         raise SigningError(rfa.message(rfa.code_for_error(exc.error_code)), exc.error_code) from exc
-    _fill_bankid(order, started)
+    _fill_bankid(order, started, client)
     order.message_code = rfa.code_for_pending(
         "outstandingTransaction", launch="desktop" if method == SigningMethod.BANKID_CARD else "qr"
     )
@@ -170,7 +173,8 @@ def start_signature(
     return order
 
 
-def _fill_bankid(order: SignatureOrder, started) -> None:
+def _fill_bankid(order: SignatureOrder, started, client: BankIDClient) -> None:
+    order.request = client.last_request or {}
     order.order_ref = started.order_ref
     order.auto_start_token = started.auto_start_token
     order.qr_start_token = started.qr_start_token
@@ -204,8 +208,9 @@ def start_login(*, end_user_ip: str, return_url: str, previous_order_id: str | N
         user_visible_data=b64(text),
         user_non_visible_data=b64(manifest),
     )
+    client = _client()
     try:
-        started = _client().auth(
+        started = client.auth(
             end_user_ip=end_user_ip,
             user_visible_data=order.user_visible_data,
             user_non_visible_data=order.user_non_visible_data,
@@ -217,7 +222,7 @@ def start_login(*, end_user_ip: str, return_url: str, previous_order_id: str | N
         )
     except BankIDError as exc:
         raise SigningError(rfa.message(rfa.code_for_error(exc.error_code)), exc.error_code) from exc
-    _fill_bankid(order, started)
+    _fill_bankid(order, started, client)
     order.message_code = "RFA1"
     order.save()
     return order
@@ -288,20 +293,25 @@ def _complete_bankid(order: SignatureOrder, completion: dict) -> None:
     if order.kind == SignatureOrder.Kind.SIGN and personnummer != order.user.personnummer:
         _finish(order, Status.FAILED, "WRONG_PERSON", hint="wrongPerson")
         return
-    try:
-        signed = signed_data_from_signature(str(completion.get("signature") or ""))
-    except Exception:
-        signed = {}
-    expected_func = "Signing" if order.kind == SignatureOrder.Kind.SIGN else "Identification"
-    if (
-        signed.get("usrVisibleData") != order.user_visible_data
-        or signed.get("usrNonVisibleData") != order.user_non_visible_data
-        or signed.get("funcId") != expected_func
-    ):
-        logger.error("BankID signature does not echo what was sent for order %s", order.pk)
-        _finish(order, Status.FAILED, "RFA22", hint="signatureMismatch")
-        return
     now = timezone.now()
+    is_sign = order.kind == SignatureOrder.Kind.SIGN
+    expected = Expected(
+        user_visible_data=order.user_visible_data,
+        user_non_visible_data=order.user_non_visible_data,
+        func_id="Signing" if is_sign else "Identification",
+        personal_number=order.user.personnummer if is_sign else None,
+        started_at=order.order_time or order.created_at,
+        signed_at=now,
+    )
+    report = verify_bankid(
+        signature_b64=str(completion.get("signature") or ""),
+        ocsp_b64=str(completion.get("ocspResponse") or ""),
+        completion_user=person,
+        expected=expected,
+    )
+    if not report.ok:
+        _refuse(order, report)
+        return
     SignatureEvidence.objects.create(
         order=order,
         provider="bankid",
@@ -314,10 +324,28 @@ def _complete_bankid(order: SignatureOrder, completion: dict) -> None:
         user_non_visible_data=order.user_non_visible_data,
         content_sha256=order.content_sha256,
         completion_data=completion,
-        started_at=order.order_time or order.created_at,
+        request=order.request,
+        verification=report.as_json(),
+        started_at=expected.started_at,
         signed_at=now,
     )
     _finish(order, Status.COMPLETE, "SIGNED" if order.kind == SignatureOrder.Kind.SIGN else "IDENTIFIED", hint="")
+
+
+def _refuse(order: SignatureOrder, report: Report) -> None:
+    """A signature that fails verification: no evidence, an audit entry, a message saying why."""
+    failed = report.failed
+    logger.warning("BankID signature refused for order %s: %s", order.pk, ", ".join(failed))
+    record(
+        action="signing.signature_refused",
+        actor=order.user,
+        company=None,
+        after={"order": str(order.pk), "kind": order.kind, "failedChecks": failed},
+        ip_address=order.end_user_ip,
+    )
+    revoked = any(c["check"] == "ocsp_status" and c["detail"].startswith("revoked") for c in report.checks)
+    code = "RFA16" if revoked else "WRONG_PERSON" if failed == ["personal_number"] else "SIGNATURE_INVALID"
+    _finish(order, Status.FAILED, code, hint="signatureRefused")
 
 
 def answer_token_challenge(*, order_id, user, response: str) -> SignatureOrder:
@@ -351,6 +379,7 @@ def answer_token_challenge(*, order_id, user, response: str) -> SignatureOrder:
         if suite.verify(token_secret(token), order.challenge, digits):
             token.consecutive_failures = 0
             token.save(update_fields=["consecutive_failures"])
+            record = _token_record(order, token, digits, now)
             SignatureEvidence.objects.create(
                 order=order,
                 provider="ocra",
@@ -362,7 +391,8 @@ def answer_token_challenge(*, order_id, user, response: str) -> SignatureOrder:
                 user_visible_data=order.user_visible_data,
                 user_non_visible_data=order.user_non_visible_data,
                 content_sha256=order.content_sha256,
-                completion_data=_token_record(order, token, digits, now),
+                completion_data=record,
+                verification=verify_token_record(record, content_sha256=order.content_sha256).as_json(),
                 started_at=order.created_at,
                 signed_at=now,
             )
@@ -386,22 +416,21 @@ def answer_token_challenge(*, order_id, user, response: str) -> SignatureOrder:
 
 
 def _token_record(order: SignatureOrder, token: SecurityToken, response: str, now) -> dict:
-    record = {
-        "serial": token.serial,
-        "suite": token.suite,
-        "challenge": order.challenge,
-        "nonce": order.nonce,
-        "contentSha256": order.content_sha256,
-        "response": response,
-        "verifiedAt": now.isoformat(),
-        "endUserIp": order.end_user_ip,
-    }
-    # A server MAC over the record, so a later edit of the stored evidence shows.
-    from django.conf import settings
-
-    payload = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
-    record["mac"] = hmac.new(settings.SECRET_KEY.encode(), payload, hashlib.sha256).hexdigest()
-    return record
+    """What proves a token signature, sealed with the server's HMAC (signing/seal.py)."""
+    return seal(
+        {
+            "serial": token.serial,
+            "suite": token.suite,
+            "challenge": order.challenge,
+            "nonce": order.nonce,
+            "contentSha256": order.content_sha256,
+            "response": response,
+            "wrongAttemptsBefore": order.attempts,
+            "verifiedAt": now.isoformat(),
+            "personalNumber": order.user.personnummer,
+            "endUserIp": order.end_user_ip,
+        }
+    )
 
 
 def cancel_signature(*, order_id, user) -> None:

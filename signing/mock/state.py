@@ -18,7 +18,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .completion import identity, signature_xml
+from . import pki
+from .completion import identity, ocsp_response, signature_xml
 
 PICKUP_WINDOW = 30.0
 ORDER_LIFETIME = 180.0
@@ -372,13 +373,14 @@ class MockBankID:
 
     def _completion(self, order: Order, personal_number: str) -> dict[str, Any]:
         uhi = base64.b64encode(hashlib.sha1(personal_number.encode()).digest()).decode()  # noqa: S324
-        signature = signature_xml(order, personal_number, uhi, self.display_name)
+        signature = base64.b64encode(signature_xml(order, personal_number, uhi, self.display_name).encode()).decode()
+        card = pki.uses_card(order.requirement.get("certificatePolicies", []))
         completion: dict[str, Any] = {
             "user": identity(personal_number),
             "device": {"ipAddress": order.end_user_ip, "uhi": uhi},
             "bankIdIssueDate": "2024-01-15",
-            "signature": base64.b64encode(signature.encode("utf-8")).decode(),
-            "ocspResponse": base64.b64encode(b"MOCK-OCSP:" + hashlib.sha256(signature.encode()).digest()).decode(),
+            "signature": signature,
+            "ocspResponse": base64.b64encode(ocsp_response(signature, personal_number, card=card)).decode(),
         }
         if order.requirement.get("mrtd"):
             completion["stepUp"] = {"mrtd": True}

@@ -71,6 +71,7 @@ RULES: dict[str, Rule] = {
     "agreements:withdraw": Rule("signatory", "signatory"),  # GET: the page that asks first
     "agreements:pending-receipt": Rule("member", NOT_TAKEN),
     "agreements:receipt": Rule("member", NOT_TAKEN),
+    "agreements:evidence-bundle": Rule("signatory", NOT_TAKEN),  # the signed evidence: signatories only
     "agreements:end": Rule("signatory", "signatory"),
     "agreements:end-receipt": Rule("member", NOT_TAKEN),
     "signing:sign": Rule("own_order", NOT_TAKEN),

@@ -3,6 +3,7 @@
 import time
 
 import pytest
+from django.utils import timezone
 
 from signing.bankid import BankIDClient, signed_data_from_signature
 from signing.evidence import consume_signature
@@ -156,7 +157,7 @@ def _completion_signing(order, *, visible: str, hidden: str, kind: str = "sign")
     """completionData as the mock builds it, for an order that received these base64 strings."""
     import base64
 
-    from signing.mock.completion import signature_xml
+    from signing.mock.completion import ocsp_response, signature_xml
     from signing.mock.state import Order
 
     received = Order(
@@ -176,16 +177,19 @@ def _completion_signing(order, *, visible: str, hidden: str, kind: str = "sign")
         created=0,
         created_real=0,
     )
-    xml = signature_xml(received, order.user.personnummer, "uhi", "Mock")
+    signature = base64.b64encode(signature_xml(received, order.user.personnummer, "uhi", "Mock").encode()).decode()
     return {
         "user": {"personalNumber": order.user.personnummer, "name": order.user.get_full_name()},
-        "signature": base64.b64encode(xml.encode()).decode(),
+        "signature": signature,
+        "ocspResponse": base64.b64encode(ocsp_response(signature, order.user.personnummer)).decode(),
     }
 
 
 @pytest.mark.parametrize("tampered", ["visible", "hidden", "kind"])
-def test_a_signature_that_does_not_echo_what_we_sent_is_not_accepted(demo, tampered):
+def test_a_signature_that_does_not_echo_what_we_sent_is_not_accepted(demo, settings, tampered):
     from signing.bankid import b64
+
+    settings.BANKID_PRODUCTION = False  # signatures chain to the mock's root
     from signing.services import _complete_bankid
 
     order = SignatureOrder.objects.create(
@@ -201,6 +205,7 @@ def test_a_signature_that_does_not_echo_what_we_sent_is_not_accepted(demo, tampe
         user_non_visible_data=b64("{}"),
         order_ref="ref-1",
         expires_at="2030-01-01T00:00:00Z",
+        order_time=timezone.now(),
     )
     visible = b64(TEXT + " (ändrad)") if tampered == "visible" else order.user_visible_data
     hidden = b64('{"x":1}') if tampered == "hidden" else order.user_non_visible_data
@@ -209,7 +214,7 @@ def test_a_signature_that_does_not_echo_what_we_sent_is_not_accepted(demo, tampe
     )
     _complete_bankid(order, completion)
     order.refresh_from_db()
-    assert (order.status, order.hint_code) == ("failed", "signatureMismatch")
+    assert (order.status, order.hint_code, order.message_code) == ("failed", "signatureRefused", "SIGNATURE_INVALID")
     assert not SignatureEvidence.objects.filter(order=order).exists()
 
     # The same, echoed exactly, is accepted: the check is what makes the difference.

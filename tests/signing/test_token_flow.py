@@ -55,7 +55,7 @@ def test_the_right_response_completes_the_order_and_stores_evidence_first(demo):
     evidence = SignatureEvidence.objects.get(order=order)
     assert evidence.signer_personnummer == demo.anna.personnummer
     assert evidence.completion_data["challenge"] == order.challenge
-    assert evidence.completion_data["mac"]
+    assert evidence.completion_data["seal"] and evidence.verification["ok"]
     evidence = consume_signature(
         order_id=order.pk, user=demo.anna, purpose="agreement.connect", canonical_content=CONTENT
     )

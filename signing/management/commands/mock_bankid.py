@@ -1,7 +1,12 @@
-"""Run the mock BankID server: ``python manage.py mock_bankid --port 8001 [--time-factor N]``."""
+"""Run the mock BankID server: ``python manage.py mock_bankid --port 8001 [--time-factor N]``.
+
+``--export-root FILE`` writes the mock PKI's root certificate (PEM) and exits: the root a verifier trusts
+for the mock's signatures and OCSP responses (``xmlsec1 --trusted-pem``, ``openssl ocsp -CAfile``).
+"""
 
 import signal
 import sys
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -22,10 +27,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--time-factor", type=float, default=1.0, help="make the mock's clock run N times faster (tests)"
         )
+        parser.add_argument("--export-root", metavar="FILE", help="write the mock PKI's root certificate (PEM), exit")
 
-    def handle(self, *args, port: int, host: str, time_factor: float, **options) -> None:
+    def handle(self, *args, port: int, host: str, time_factor: float, export_root: str | None, **options) -> None:
         if getattr(settings, "BANKID_PRODUCTION", False):
             raise CommandError("The mock BankID server refuses to run with BANKID_PRODUCTION on.")
+        if export_root:
+            from signing.mock import pki
+
+            Path(export_root).write_bytes(pki.root_pem())
+            self.stdout.write(f"Wrote the mock BankID root certificate to {export_root}")
+            return
         if time_factor <= 0:
             raise CommandError("--time-factor must be positive")
         server = MockServer(port, MockBankID(time_factor=time_factor), host=host)
