@@ -6,7 +6,13 @@ Kubernetes' secrets (/run/secrets/…), so that no secret sits in an environment
 (`echo value > file`) is not part of the value. django-environ's FileAwareMapping does the reading.
 """
 
+from pathlib import Path
+
 import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Where the embedded defaults keep their files (the SQLite database, the filesystem broker, development keys).
+VAR_DIR = Path(environ.Env().str("BEVAKA_VAR_DIR", default=str(BASE_DIR / "var")))
 
 
 class _SecretFiles(environ.FileAwareMapping):

@@ -5,19 +5,13 @@ filesystem broker under ``var/``. Production sets ``DEBUG=false``, ``SECRET_KEY`
 ``DATABASE_URL`` and ``REDIS_URL``; with those, ``manage.py check --deploy`` is clean.
 """
 
-from pathlib import Path
-
-import environ
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from bevaka.env import settings_env
+from bevaka.env import BASE_DIR, VAR_DIR, settings_env
 from bevaka.http import trusted_networks
 from bevaka.observability import logging_config
-
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("BEVAKA_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = settings_env()  # every NAME also as NAME_FILE (Docker/Kubernetes secrets; bevaka/env.py)
 
@@ -249,36 +243,8 @@ LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", defau
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Signing ------------------------------------------------------------------------------------------
-# BankID RP API v6.0. In development the mock (`manage.py mock_bankid --port 8001`); BankID's public test
-# environment is https://appapi2.test.bankid.com/rp/v6.0/ with its test client certificate (README).
-BANKID_API_URL = env.str(
-    "BANKID_API_URL",
-    default="http://127.0.0.1:8001/rp/v6.0/" if DEBUG else "https://appapi2.bankid.com/rp/v6.0/",
-)
-BANKID_CLIENT_CERT = env.str("BANKID_CLIENT_CERT", default="")  # PEM file of the RP certificate
-BANKID_CLIENT_KEY = env.str("BANKID_CLIENT_KEY", default="")  # PEM file of its private key
-BANKID_CA_BUNDLE = env.str("BANKID_CA_BUNDLE", default="")  # PEM of BankID's SSL root CA (test or prod)
-BANKID_TIMEOUT = env.float("BANKID_TIMEOUT", default=5.0)
-# Test OIDs (mock and BankID's test environment) unless BankID production is configured.
-BANKID_PRODUCTION = env.bool("BANKID_PRODUCTION", default=BANKID_API_URL.startswith("https://appapi2.bankid.com"))
-# Where "BankID on this device" links lead. Empty: the real BankID app (bankid:/// and app.bankid.com);
-# in development the mock's simulated app.
-BANKID_APP_URL = env.str("BANKID_APP_URL", default="http://127.0.0.1:8001/app/" if DEBUG else "")
-# Roots a BankID signature and its OCSP response must chain to (PEM files, comma-separated): BankID's test
-# or production signature roots, obtained from BankID. Empty outside production: the mock BankID's root,
-# whose PKI is made once under MOCK_BANKID_PKI_DIR. Empty in production: every signature is refused.
-BANKID_SIGNATURE_ROOTS = env.list("BANKID_SIGNATURE_ROOTS", default=[])
-MOCK_BANKID_PKI_DIR = env.str("MOCK_BANKID_PKI_DIR", default=str(VAR_DIR / "mock-bankid-pki"))
-# Keys that seal security-token evidence (HMAC-SHA256), "id=secret,id2=secret2"; new records are sealed
-# with SIGNING_SEAL_KEY_ID, older ones stay verifiable while their key is listed (rotation). Unset: one key
-# "dev" derived from SECRET_KEY (development, tests).
-SIGNING_SEAL_KEYS = env.dict("SIGNING_SEAL_KEYS", default={})
-SIGNING_SEAL_KEY_ID = env.str("SIGNING_SEAL_KEY_ID", default="")
-# Fernet key (urlsafe base64 of 32 bytes) for security-token secrets at rest. Production sets it; when it
-# is unset a key is derived from SECRET_KEY (development, tests), which ties the secrets to SECRET_KEY.
-SIGNING_TOKEN_KEY = env.str("SIGNING_TOKEN_KEY", default="")
-# Demo tokens' secrets are HMAC-SHA256(seed, serial), so that the mock's simulated token can compute them.
-SIGNING_DEMO_TOKEN_SEED = env.str("SIGNING_DEMO_TOKEN_SEED", default="bevaka-arenden-demo-tokens-v1")
+from bevaka.settings_signing import *  # noqa: E402, F403 (BankID, signature roots, the token's keys)
+
 # A session ends after this long without activity (PSD2 RTS art. 4: at most 5 minutes), with a warning a
 # minute before, and at the latest after the absolute lifetime.
 SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=5 * 60)
