@@ -3,8 +3,8 @@
 1. ``pg_dump -Fc`` of DATABASE_URL's database (a consistent snapshot, taken while the app runs);
 2. ``pg_restore`` into a fresh database of its own on the same server (``<name>_restore_drill_<pid>``);
 3. on the copy: each check command of RESTORE_DRILL_CHECKS (``verify_audit_log``: the audit log has no
-   gap; ``verify_evidence``: the signatures' evidence, once it exists) and, always, that every signed
-   agreement version still hashes to what its signatories signed;
+   gap; ``verify_evidence``: every signed version's evidence, verified from its stored bytes) and, always,
+   that every signed agreement version still hashes to what its signatories signed;
 4. drops the copy and the dump, also after a failure; prints how long each step took (the restore time is
    the part of the recovery time a bank can measure here).
 
@@ -69,7 +69,9 @@ def main() -> None:
         default=os.environ.get("RESTORE_DRILL_CHECKS", "verify_audit_log verify_evidence"),
         help="manage.py commands to run on the restored copy (space-separated)",
     )
-    parser.add_argument("--require", default="verify_audit_log", help="of those, the ones that must exist")
+    parser.add_argument(
+        "--require", default="verify_audit_log verify_evidence", help="of those, the ones that must exist"
+    )
     options = parser.parse_args()
     source = os.environ.get("DATABASE_URL", "")
     if not source.startswith(("postgres://", "postgresql://")):

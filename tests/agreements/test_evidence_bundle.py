@@ -164,6 +164,19 @@ def test_a_token_signed_version_is_sealed_and_a_changed_record_fails(mock_bankid
         _verify(str(bundle))
 
 
+def test_without_an_argument_every_signed_version_is_verified_and_one_failure_fails_all(mock_bankid, demo, settings):
+    version = _version(demo, mock_bankid, SigningMethod.SECURITY_TOKEN)
+    out = io.StringIO()
+    call_command("verify_evidence", stdout=out)
+    assert f"version {version.pk}: passed" in out.getvalue()
+    assert "Verification passed for every signed version." in out.getvalue()
+    # The key that sealed the token record is no longer configured: its seal cannot be checked.
+    settings.SIGNING_SEAL_KEYS = {"another": "a-key-that-did-not-seal-it"}
+    settings.SIGNING_SEAL_KEY_ID = "another"
+    with pytest.raises(CommandError, match=rf"agreement versions \[{version.pk}\]"):
+        call_command("verify_evidence", stdout=io.StringIO())
+
+
 def test_a_rotated_seal_key_still_verifies_old_records_and_an_unknown_key_does_not(settings):
     from signing.seal import seal, verify_token_record
 

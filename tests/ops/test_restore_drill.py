@@ -42,6 +42,8 @@ def test_the_drill_restores_the_demo_and_a_signed_agreement_and_verifies_the_cop
     output = result.stdout
     assert "pg_restore into" in output and "verify_audit_log on the copy: ok" in output
     assert "The audit log is whole" in output
+    assert "verify_evidence on the copy: ok" in output  # issue 20's verifier, on the restored bytes
+    assert "Verification passed for every signed version." in output
     assert re.search(r"signed content whole: [1-9]\d* agreement versions, [1-9]\d* signatures", output)
     assert "restore-drill: passed" in output
     assert drill_databases() == []  # the copy is gone
