@@ -45,6 +45,30 @@ def make_evidence(user, content: str, *, method: str = "security_token", purpose
     )
 
 
+def token_signed_connect(company, signer, codes):
+    """Connect ``company`` signed for real with ``signer``'s security token (OCRA, no server needed): evidence
+    that ``verify_evidence`` accepts, unlike ``make_evidence``'s."""
+    from agreements import services
+    from signing.ocra import OcraSuite
+    from signing.services import answer_token_challenge, start_signature
+    from signing.tokens import token_secret
+
+    proposal = services.propose_connect(company=company, signer=signer, case_type_codes=codes)
+    order = start_signature(
+        user=signer,
+        method="security_token",
+        purpose=services.SIGNING_PURPOSE,
+        visible_text=proposal.visible_text(),
+        canonical_content=proposal.content,
+        object_ref=f"company:{company.pk}",
+        return_url="http://testserver/",
+        end_user_ip="192.0.2.10",
+    )
+    response = OcraSuite.parse(order.token.suite).compute(token_secret(order.token), order.challenge)
+    answer_token_challenge(order_id=order.pk, user=signer, response=response)
+    return services.complete_signed_proposal(proposal=proposal, order_id=str(order.pk), signer=signer).version
+
+
 @pytest.fixture
 def evidence():
     return make_evidence

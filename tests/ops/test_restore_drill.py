@@ -11,7 +11,7 @@ from django.db import connection
 
 from audit.models import AuditEntry
 from harness import BASE_DIR, run_command
-from tests.events.conftest import connect
+from tests.agreements.conftest import token_signed_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,7 +31,8 @@ def drill_databases() -> list[str]:
 
 @pytest.fixture
 def signed_world(demo):
-    connect(demo.exempelbolaget, demo.anna, ["e_invoice", "personal_message"])
+    # Signed for real (a security token), so that verify_evidence on the copy has true evidence to check.
+    token_signed_connect(demo.exempelbolaget, demo.anna, ["e_invoice", "personal_message"])
     assert AuditEntry.objects.exists()
     return demo
 

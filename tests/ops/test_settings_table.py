@@ -12,9 +12,10 @@ NOT_SETTINGS = {"DJANGO_SETTINGS_MODULE"}
 
 
 def _is_env(node: ast.AST) -> bool:
-    """``env`` or ``environ.Env()`` (django-environ), as in bevaka/settings.py."""
+    """``env`` or ``environ.Env()`` (django-environ), as in bevaka/settings.py (``_env`` in the settings modules
+    that settings.py takes in with ``import *``, so that theirs does not replace its ``env``)."""
     if isinstance(node, ast.Name):
-        return node.id == "env"
+        return node.id in {"env", "_env"}
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "Env"
 
 
