@@ -1,5 +1,7 @@
 """The project's own system checks (``manage.py check --deploy``)."""
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core.checks import Tags, Warning, register
 
@@ -17,3 +19,29 @@ def check_metrics_protected(app_configs, **kwargs) -> list[Warning]:
             id="bevaka.W001",
         )
     ]
+
+
+@register(Tags.security, deploy=True)
+def check_bankid_signature_roots(app_configs, **kwargs) -> list[Warning]:
+    """With BankID's production environment, BANKID_SIGNATURE_ROOTS must name its roots: without them every
+    signature is refused (signing/verification.py trusts the mock's root only outside production)."""
+    paths = [path for path in settings.BANKID_SIGNATURE_ROOTS if path]
+    missing = [path for path in paths if not Path(path).is_file()]
+    if missing:
+        return [
+            Warning(
+                f"BANKID_SIGNATURE_ROOTS names files that do not exist: {', '.join(missing)}.",
+                hint="Every BankID signature is refused until the roots can be read.",
+                id="bevaka.W002",
+            )
+        ]
+    if settings.BANKID_PRODUCTION and not paths:
+        return [
+            Warning(
+                "BANKID_PRODUCTION is on but BANKID_SIGNATURE_ROOTS is empty: every BankID signature is refused.",
+                hint="Set BANKID_SIGNATURE_ROOTS to the PEM file(s) of BankID's production signature roots "
+                "(README, 'Leaving the mocks').",
+                id="bevaka.W002",
+            )
+        ]
+    return []

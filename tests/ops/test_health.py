@@ -140,3 +140,17 @@ def test_the_warning_is_shown_by_check_deploy(settings):
     settings.DEBUG, settings.METRICS_TOKEN, settings.METRICS_ALLOWED = False, "", []
     with pytest.raises(SystemCheckError, match=r"bevaka\.W001"):
         call_command("check", "--deploy", "--fail-level", "WARNING")
+
+
+def test_check_deploy_warns_when_bankid_production_has_no_signature_roots(settings, tmp_path):
+    # Issue 20: without the roots every signature is refused; say so before the first customer signs.
+    settings.BANKID_PRODUCTION, settings.BANKID_SIGNATURE_ROOTS = True, []
+    assert "bevaka.W002" in _deploy_warnings()
+    root = tmp_path / "bankid-root.pem"
+    root.write_text("-----BEGIN CERTIFICATE-----\n")
+    settings.BANKID_SIGNATURE_ROOTS = [str(root)]
+    assert "bevaka.W002" not in _deploy_warnings()
+    settings.BANKID_SIGNATURE_ROOTS = [str(tmp_path / "missing.pem")]
+    assert "bevaka.W002" in _deploy_warnings()
+    settings.BANKID_PRODUCTION, settings.BANKID_SIGNATURE_ROOTS = False, []
+    assert "bevaka.W002" not in _deploy_warnings()
