@@ -103,10 +103,10 @@ class TrustedProxyMiddleware:
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-def holds_nul(request: HttpRequest, *, form: bool = True) -> bool:
-    """Whether a query parameter or (with ``form``) a form field, name or value, holds the NUL character."""
+def holds_nul(request: HttpRequest) -> bool:
+    """Whether a query parameter or a form field, name or value, holds the NUL character."""
     sources = [request.GET]
-    if form and request.method == "POST" and request.content_type in _FORM_TYPES:
+    if request.method == "POST" and request.content_type in _FORM_TYPES:
         sources.append(request.POST)
     return any("\x00" in key or any("\x00" in value for value in values) for q in sources for key, values in q.lists())
 
@@ -126,9 +126,12 @@ class RefuseNulMiddleware:
         return self.get_response(request)
 
     def process_view(self, request: HttpRequest, view, args, kwargs):
-        # A CSRF-exempt view (the signed event API, Twilio's webhook) reads and checks its own body: its form
-        # is left unread here, as CsrfViewMiddleware leaves it.
-        if holds_nul(request, form=not getattr(view, "csrf_exempt", False)):
+        # A CSRF-exempt view (the signed event API, Twilio's webhook) reads and checks its own input and answers
+        # in its own format (the API: problem+json): its form is left unread here, as CsrfViewMiddleware leaves
+        # it, and so is its query, which neither reads.
+        if getattr(view, "csrf_exempt", False):
+            return None
+        if holds_nul(request):
             from django.utils.translation import gettext as _
 
             message = _("Förfrågan innehåller tecknet NUL (\\0), som inte är tillåtet i något fält. Ta bort det.")

@@ -85,6 +85,12 @@ def test_a_nul_in_the_permission_search_is_a_clear_400_not_a_crash(client, demo)
     assert NUL_MESSAGE in response.content.decode()
 
 
+def test_a_nul_in_the_event_apis_query_gets_the_apis_own_problem_json_answer(client):
+    # The API answers in problem+json, also here (the page rule's text/plain 400 is for pages and forms).
+    response = client.post("/api/v1/events?x=%00", b"{}", content_type="application/json", secure=True)
+    assert response.status_code == 401 and response["Content-Type"] == "application/problem+json"
+
+
 def test_a_nul_in_an_admin_search_or_any_form_is_a_clear_400(client, demo):
     from tests.factories import UserFactory
 
