@@ -13,7 +13,9 @@ import pytest
 from harness import MANAGE, celery_worker, free_port, run_command, worker_ready
 
 
-def test_production_settings_pass_the_deploy_check():
+def test_production_settings_pass_the_deploy_check(tmp_path):
+    roots = tmp_path / "bankid-signature-roots.pem"  # BankID's production roots, as a bank installs them
+    roots.write_text("-----BEGIN CERTIFICATE-----\n")
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bevaka.settings",
@@ -22,6 +24,7 @@ def test_production_settings_pass_the_deploy_check():
         "ALLOWED_HOSTS": "bank.example",
         "SECURE_COOKIES": "true",
         "METRICS_TOKEN": secrets.token_urlsafe(32),  # without it (or METRICS_ALLOWED) bevaka.W001 warns
+        "BANKID_SIGNATURE_ROOTS": str(roots),  # without them every signature is refused: bevaka.W002 warns
     }
     env.pop("SECURE_SSL_REDIRECT")
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
