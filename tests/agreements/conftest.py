@@ -45,18 +45,16 @@ def make_evidence(user, content: str, *, method: str = "security_token", purpose
     )
 
 
-def token_signed_connect(company, signer, codes):
-    """Connect ``company`` signed for real with ``signer``'s security token (OCRA, no server needed): evidence
-    that ``verify_evidence`` accepts, unlike ``make_evidence``'s."""
+def start_connect_signature(company, signer, codes, method):
+    """``signer`` proposes connecting ``company`` with these case types and starts signing it with ``method``:
+    (the signing order, the proposal), as the service page does."""
     from agreements import services
-    from signing.ocra import OcraSuite
-    from signing.services import answer_token_challenge, start_signature
-    from signing.tokens import token_secret
+    from signing.services import start_signature
 
     proposal = services.propose_connect(company=company, signer=signer, case_type_codes=codes)
     order = start_signature(
         user=signer,
-        method="security_token",
+        method=method,
         purpose=services.SIGNING_PURPOSE,
         visible_text=proposal.visible_text(),
         canonical_content=proposal.content,
@@ -64,8 +62,26 @@ def token_signed_connect(company, signer, codes):
         return_url="http://testserver/",
         end_user_ip="192.0.2.10",
     )
+    return order, proposal
+
+
+def answer_with_token(order, signer):
+    """Answer a security-token order with the response ``signer``'s säkerhetsdosa computes."""
+    from signing.ocra import OcraSuite
+    from signing.services import answer_token_challenge
+    from signing.tokens import token_secret
+
     response = OcraSuite.parse(order.token.suite).compute(token_secret(order.token), order.challenge)
-    answer_token_challenge(order_id=order.pk, user=signer, response=response)
+    return answer_token_challenge(order_id=order.pk, user=signer, response=response)
+
+
+def token_signed_connect(company, signer, codes):
+    """Connect ``company`` signed for real with ``signer``'s security token (OCRA, no server needed): evidence
+    that ``verify_evidence`` accepts, unlike ``make_evidence``'s."""
+    from agreements import services
+
+    order, proposal = start_connect_signature(company, signer, codes, "security_token")
+    answer_with_token(order, signer)
     return services.complete_signed_proposal(proposal=proposal, order_id=str(order.pk), signer=signer).version
 
 

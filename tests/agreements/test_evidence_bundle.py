@@ -15,8 +15,8 @@ from agreements.models import AgreementVersion
 from audit.models import AuditEntry
 from companies.models import Membership
 from signing.models import SignatureEvidence, SignatureOrder, SigningMethod
-from signing.services import SigningError, answer_token_challenge, poll_order, start_signature
-from signing.tokens import token_secret
+from signing.services import SigningError, poll_order
+from tests.agreements.conftest import answer_with_token, start_connect_signature
 from tests.signing.helpers import control
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -36,22 +36,9 @@ SIGNATURE_FILES = {
 
 def _sign(demo, mock, user, method=SigningMethod.BANKID_MOBILE):
     """``user`` proposes connecting Exempelbolaget and signs it; returns (order, proposal)."""
-    proposal = services.propose_connect(company=demo.exempelbolaget, signer=user, case_type_codes=["e_invoice"])
-    order = start_signature(
-        user=user,
-        method=method,
-        purpose=services.SIGNING_PURPOSE,
-        visible_text=proposal.visible_text(),
-        canonical_content=proposal.content,
-        object_ref=f"company:{demo.exempelbolaget.pk}",
-        return_url="http://testserver/",
-        end_user_ip="192.0.2.10",
-    )
+    order, proposal = start_connect_signature(demo.exempelbolaget, user, ["e_invoice"], method)
     if method == SigningMethod.SECURITY_TOKEN:
-        from signing.ocra import OcraSuite
-
-        response = OcraSuite.parse(order.token.suite).compute(token_secret(order.token), order.challenge)
-        return answer_token_challenge(order_id=order.pk, user=user, response=response), proposal
+        return answer_with_token(order, user), proposal
     assert control(mock, order.order_ref, "complete", {"personalNumber": user.personnummer}).is_success
     return poll_order(order_id=order.pk), proposal
 

@@ -28,6 +28,15 @@ def switch_screen_language(page, language: str) -> None:
     page.wait_for_load_state()
 
 
+def _on_my_watches(page, demo, user):
+    """Exempelbolaget connected for e-invoices, ``user`` logged in on Mina bevakningar."""
+    from tests.subscriptions.test_watches import connect
+
+    connect(demo, ["e_invoice"])
+    page.login(user)
+    page.goto(reverse("my-watches", args=[demo.exempelbolaget.pk]))
+
+
 def test_changing_language_after_anslut_with_nothing_ticked_shows_the_service_page(page, demo):
     service = reverse("service", args=[demo.exempelbolaget.pk])
     page.login(demo.anna)
@@ -61,11 +70,7 @@ def test_changing_language_after_a_wrong_svarskod_shows_the_signing_page(page, d
 
 
 def test_back_after_avsluta_shows_the_service_as_it_is_now(page, demo):
-    from tests.subscriptions.test_watches import connect
-
-    connect(demo, ["e_invoice"])
-    page.login(demo.anna)
-    page.goto(reverse("my-watches", args=[demo.exempelbolaget.pk]))  # the cookies of a visit under way
+    _on_my_watches(page, demo, demo.anna)  # the cookies of a visit under way
     page.get_by_role("link", name="Bevaka ärenden").click()
     assert page.get_by_text("Företaget är anslutet till tjänsten Bevaka ärenden sedan").is_visible()
     page.get_by_role("link", name="Avsluta").click()
@@ -83,11 +88,7 @@ def test_back_after_avsluta_shows_the_service_as_it_is_now(page, demo):
 
 
 def test_the_alert_language_and_the_screen_language_are_two_settings(page, demo):
-    from tests.subscriptions.test_watches import connect
-
-    connect(demo, ["e_invoice"])
-    page.login(demo.bertil)
-    page.goto(reverse("my-watches", args=[demo.exempelbolaget.pk]))
+    _on_my_watches(page, demo, demo.bertil)
 
     page.get_by_label("Språk för aviseringar").select_option("en")
     page.get_by_role("button", name="Spara språk").click()
@@ -109,11 +110,7 @@ ERROR_RED = "rgb(176, 0, 32)"  # --error in site.css
 
 
 def test_a_mistyped_mobile_number_is_kept_and_shown_as_an_announced_error(page, demo):
-    from tests.subscriptions.test_watches import connect
-
-    connect(demo, ["e_invoice"])
-    page.login(demo.bertil)
-    page.goto(reverse("my-watches", args=[demo.exempelbolaget.pk]))
+    _on_my_watches(page, demo, demo.bertil)
     page.get_by_label("Nytt mobilnummer").fill("abc")
     page.locator("form:has(#destination-sms)").get_by_role("button", name="Skicka kod").click()
 
@@ -126,12 +123,8 @@ def test_a_mistyped_mobile_number_is_kept_and_shown_as_an_announced_error(page, 
 
 
 def test_a_wrong_code_for_a_contact_is_an_error_not_an_instruction(page, demo, settings):
-    from tests.subscriptions.test_watches import connect
-
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    connect(demo, ["e_invoice"])
-    page.login(demo.bertil)
-    page.goto(reverse("my-watches", args=[demo.exempelbolaget.pk]))
+    _on_my_watches(page, demo, demo.bertil)
     page.locator("form:has(#destination-sms)").get_by_role("button", name="Skicka kod").click()
     info = page.locator(".message").first
     info_colour = info.evaluate("e => getComputedStyle(e).borderLeftColor")
@@ -162,11 +155,7 @@ def test_a_wrong_svarskod_is_shown_as_an_error(page, demo):
 
 
 def test_an_international_address_is_shown_back_as_it_was_typed(page, demo):
-    from tests.subscriptions.test_watches import connect
-
-    connect(demo, ["e_invoice"])
-    page.login(demo.bertil)
-    page.goto(reverse("my-watches", args=[demo.exempelbolaget.pk]))
+    _on_my_watches(page, demo, demo.bertil)
     page.get_by_label("Ny e-postadress").fill("bertil@räksmörgås.example")
     page.locator("form:has(#destination-email)").get_by_role("button", name="Skicka kod").click()
 
