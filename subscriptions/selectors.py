@@ -146,7 +146,8 @@ def _history_rows(deliveries) -> list[HistoryRow]:
 
 
 def alert_history(*, user: User, company: Company, page: str | int | None) -> HistoryPage:
-    """The user's alerts for the company (and notices of changed contact details) over the last 90 days, newest first, a page at a time (1 query).
+    """The user's alerts for the company (and notices of changed contact details) over the last 90 days,
+    newest first, a page at a time (1 query).
 
     A page number that is not a number is the first page; one past the end, or below 1, is the last page
     (as Django's ``Paginator.get_page``), which only then costs a count."""
