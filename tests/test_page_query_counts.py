@@ -80,7 +80,8 @@ def _grow(demo, *, users: int, history: int) -> None:
 PAGES = [
     ("service", "bertil"),  # Bevaka ärenden
     ("my-watches", "bertil"),  # Mina bevakningar
-    ("permissions", "anna"),  # Administrera behörigheter
+    ("permissions", "anna"),  # Administrera behörigheter (with the coverage, issue 23)
+    ("delivery-ledger", "anna"),  # Utskick per användare (issue 23)
 ]
 
 
