@@ -66,9 +66,7 @@ def _rows(company: Company, members: Sequence[Membership], since: datetime.datet
     if not rows:
         return []
     counted = (
-        Delivery.objects.filter(
-            user_id__in=list(rows), company=company, purpose=Purpose.ALERT, created_at__gte=since
-        )
+        Delivery.objects.filter(user_id__in=list(rows), company=company, purpose=Purpose.ALERT, created_at__gte=since)
         .order_by()
         .values("user_id", "channel")
         .annotate(**{outcome: Count("pk", filter=where) for outcome, where in OUTCOMES.items()})
