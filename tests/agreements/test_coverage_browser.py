@@ -4,6 +4,7 @@ type; the delivery ledger's counts and its CSV export match the deliveries."""
 import csv
 import io
 import re
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -68,7 +69,7 @@ def test_the_ledgers_counts_and_its_csv_match_the_deliveries(page, demo):
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Exportera alla användare som CSV-fil").click()
-    data = open(download.value.path(), encoding="utf-8-sig").read()
+    data = Path(download.value.path()).read_text(encoding="utf-8-sig")
     rows = {row[0]: [int(n) for n in row[1:]] for row in list(csv.reader(io.StringIO(data), delimiter=";"))[1:]}
     for user in (demo.bertil, demo.eva, demo.anna):
         assert rows[user.get_full_name()] == expected(user, demo.exempelbolaget)
