@@ -272,7 +272,7 @@ class BevakaCollector:
         yield relay
         pending = GaugeMetricFamily(
             "bevaka_deliveries_pending",
-            "Deliveries not sent yet (queued or sending), by purpose: alert, verification (codes), notice.",
+            "Deliveries not sent yet (queued or sending), by purpose: alert, verification, notice, contact_change.",
             labels=["purpose"],
         )
         waiting = dict(
