@@ -146,7 +146,7 @@ def test_a_scrape_after_an_event_went_through_shows_http_task_queue_and_delivery
     assert total(samples, http, view="help", method="GET", status="200") == 8
     assert total(samples, "bevaka_http_request_duration_seconds_count", view="help") == 8
     assert len({path.name.rsplit("_", 1)[-1] for path in Path(stack.env["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db")}) >= 2
-    assert total(samples, "bevaka_celery_tasks_total", task="events.fan_out", outcome="success") >= 1
+    assert total(samples, "bevaka_celery_tasks_total", task="events.fan_out_pending", outcome="success") >= 1
     assert total(samples, "bevaka_celery_tasks_total", task="notifications.send_batch", outcome="success") >= 1
     assert total(samples, "bevaka_celery_task_duration_seconds_count", task="notifications.send_batch") >= 1
     assert total(samples, "bevaka_delivery_outcomes_total", channel="sms", outcome="sent") >= 1
