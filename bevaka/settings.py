@@ -340,7 +340,7 @@ EVENTS_FANOUT_RELAY_INTERVAL = env.float("EVENTS_FANOUT_RELAY_INTERVAL", default
 # Single events are fanned out together by one task, up to this many a transaction (events/coalesce.py; at
 # most 32, the largest batch the fan-out's statements are compiled for); a pending one is remembered this long.
 EVENTS_COALESCE_BOUND = min(env.int("EVENTS_COALESCE_BOUND", default=32), 32)
-EVENTS_COALESCE_FLAG_SECONDS = env.float("EVENTS_COALESCE_FLAG_SECONDS", default=10.0)
+EVENTS_COALESCE_FLAG_SECONDS = env.float("EVENTS_COALESCE_FLAG_SECONDS", default=2.0)
 # Where `manage.py simulate_events` sends its signed events.
 EVENTS_API_URL = env.str("EVENTS_API_URL", default="http://127.0.0.1:8000")
 CELERY_BEAT_SCHEDULE["events-fanout-relay"] = {

@@ -11,7 +11,8 @@ at once, and the events that arrive while a fan-out runs are taken together by t
 Nothing is lost in between: an event committed before the task cleared the flag is committed before its
 scan, so the scan sees it (or a concurrent fan-out holds it locked and fans it out); one committed after
 finds the flag cleared and publishes a task of its own. A lost task (a worker killed before it ran) leaves
-the flag until its TTL and its events unfanned: the fan-out relay publishes them again after
+the flag until its TTL (``EVENTS_COALESCE_FLAG_SECONDS``, 2 s: the longest a lost task delays the events
+after it, which then publish another) and its events unfanned: the fan-out relay publishes them again after
 ``EVENTS_FANOUT_LEASE_SECONDS``, as for every lost publish. Without Redis (``make run``'s filesystem broker)
 there is no shared flag: every ask publishes, and a task that finds nothing left does nothing.
 """
@@ -44,7 +45,8 @@ def request() -> None:
 
     try:
         redis = _redis()
-        if redis is not None and not redis.set(FLAG, 1, nx=True, ex=max(1, int(settings.EVENTS_COALESCE_FLAG_SECONDS))):
+        ttl_ms = max(100, int(settings.EVENTS_COALESCE_FLAG_SECONDS * 1000))
+        if redis is not None and not redis.set(FLAG, 1, nx=True, px=ttl_ms):
             return  # a pending fan-out will take this event: it clears the flag only before it scans
         tasks.fan_out_pending.delay()
     except Exception:
