@@ -144,6 +144,8 @@ def drop_partition(table: str, name: str, connection=None) -> None:
     connection = connection or default_connection
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
+        # Deferred foreign-key checks of this transaction run now: a table with pending ones cannot be dropped.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"ALTER TABLE {quote(table)} DETACH PARTITION {quote(name)}")
         cursor.execute(f"DROP TABLE {quote(name)}")
 
