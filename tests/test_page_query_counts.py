@@ -84,8 +84,10 @@ def alerts_sent(demo, *, count: int, days: int) -> None:
 
 PAGES = [
     ("service", "bertil"),  # Bevaka ärenden
+    ("service", "anna"),  # Bevaka ärenden as a signatory: with the coverage (issue 23)
     ("my-watches", "bertil"),  # Mina bevakningar
-    ("permissions", "anna"),  # Administrera behörigheter
+    ("permissions", "anna"),  # Administrera behörigheter (with the coverage, issue 23)
+    ("delivery-ledger", "anna"),  # Utskick per användare (issue 23)
 ]
 
 
