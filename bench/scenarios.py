@@ -278,7 +278,7 @@ def pg_copy(rows: int) -> float:
     columns = (
         "event_id, user_id, company_id, channel, destination, purpose, subject, body, html_body, unsubscribe_url, "
         "status, attempts, ambiguous_resends, provider_id, provider_status, error_code, last_error, "
-        "next_attempt_at, relayed_at, created_at, updated_at"
+        "next_attempt_at, relayed_at, created_at, updated_at, filed_at"
     )
     data = [
         (
@@ -299,6 +299,7 @@ def pg_copy(rows: int) -> float:
             "",
             "",
             "",
+            now,
             now,
             now,
             now,
