@@ -30,6 +30,7 @@ from django.db.models import (
 )
 from django.utils import timezone
 
+from bevaka import clock
 from bevaka.metrics import observe_many
 from companies.models import Membership
 from notifications.models import Channel, Delivery, DeliveryStatus, Purpose
@@ -123,6 +124,13 @@ def _insert_statement() -> tuple[str, list]:
         "relayed_at": now,
         "created_at": now,
         "updated_at": now,
+        # Quiet hours: the end of the recipient's quiet period at the clock's now (NULL: send at once);
+        # ``_insert_deliveries`` holds the rows that have one.
+        "held_until": eligibility.held_until(
+            user=F("user_id"),
+            case_type=Parameter("case_type_id", IntegerField()),
+            now=Parameter("quiet_now", DateTimeField()),
+        ),
     }
     aliases = {f"col_{name}": expression for name, expression in columns.items()}
     already = Delivery.objects.filter(event_id=event_id, user_id=OuterRef("user_id"), channel=OuterRef("channel"))
@@ -143,7 +151,8 @@ def _insert_statement() -> tuple[str, list]:
     quote = connection.ops.quote_name
     target = ", ".join(quote(alias.removeprefix("col_")) for alias in emitted)
     table = quote(Delivery._meta.db_table)
-    return f"INSERT INTO {table} ({target}) {select_sql} RETURNING {quote('id')}", list(params)
+    returning = f"{quote('id')}, {quote('held_until')}"
+    return f"INSERT INTO {table} ({target}) {select_sql} RETURNING {returning}", list(params)
 
 
 # Building and compiling that statement with the ORM costs more CPU than PostgreSQL spends running it for
@@ -158,9 +167,10 @@ def _bind(params: Sequence, values: dict[str, object]) -> list:
     return [values[param.name] if isinstance(param, Parameter) else param for param in params]
 
 
-def _insert_deliveries(event: Event, now: datetime.datetime) -> list[int]:
+def _insert_deliveries(event: Event, now: datetime.datetime, quiet_now: datetime.datetime) -> list[int]:
     """Insert the event's deliveries in one statement, whatever the number of recipients; a second run
-    inserts nothing. Returns the new ids."""
+    inserts nothing. Those in their recipient's quiet hours (at ``quiet_now``, the clock of quiet hours)
+    are then held, with one more statement only when there are some. Returns the new ids, a held one negated."""
     if connection.vendor not in _statements:
         _statements[connection.vendor] = _insert_statement()
     sql, params = _statements[connection.vendor]
@@ -170,12 +180,17 @@ def _insert_deliveries(event: Event, now: datetime.datetime) -> list[int]:
         "case_type_id": event.case_type_id,
         # As the backend stores a datetime (SQLite: naive UTC text), as the ORM would have adapted it.
         "now": connection.ops.adapt_datetimefield_value(now),
+        "quiet_now": connection.ops.adapt_datetimefield_value(quiet_now),
     }
     for (language, channel), texts in alert_texts(event).items():
         values.update({f"{language}:{channel}:{part}": text for part, text in texts.items()})
     with connection.cursor() as cursor:
         cursor.execute(sql, _bind(params, values))
-        return [row[0] for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+    held = [row[0] for row in rows if row[1] is not None]
+    if held:
+        Delivery.objects.filter(pk__in=held).update(status=DeliveryStatus.HELD, next_attempt_at=None, relayed_at=None)
+    return [row[0] if row[1] is None else -row[0] for row in rows]
 
 
 def _decision_statement(size: int) -> tuple[str, list]:
@@ -267,7 +282,8 @@ def fan_out_events(*, event_ids: list[int]) -> list[int]:
         if not events:
             return []
         now = timezone.now()
-        created = {event.pk: _insert_deliveries(event, now) for event in events}
+        quiet_now = clock.now()
+        created = {event.pk: _insert_deliveries(event, now, quiet_now) for event in events}
         _record_decisions(list(created))
         Event.objects.filter(pk__in=list(created)).update(
             fanned_out_at=now,
@@ -275,7 +291,7 @@ def fan_out_events(*, event_ids: list[int]) -> list[int]:
                 *[When(pk=pk, then=Value(len(ids))) for pk, ids in created.items()], output_field=IntegerField()
             ),
         )
-        delivery_ids = [delivery_id for ids in created.values() for delivery_id in ids]
+        delivery_ids = [delivery_id for ids in created.values() for delivery_id in ids if delivery_id > 0]
         if delivery_ids:
             transaction.on_commit(lambda: publish_sends(delivery_ids))
     log.info("%d events fanned out to %d deliveries", len(events), len(delivery_ids))
@@ -339,6 +355,7 @@ def alert_stop_reasons(deliveries: Sequence[Delivery]) -> dict[int, str]:
         return {}
     rows = (
         Delivery.objects.filter(pk__in=alerts)
+        .annotate(watch_channel=eligibility.watched_channel())
         .annotate(**eligibility.for_deliveries())
         .values("pk", "event__received_at", *_STOPS)
         .order_by()

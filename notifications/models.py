@@ -23,6 +23,8 @@ class Purpose(models.TextChoices):
     ALERT = "alert", _("Bevakning")
     VERIFICATION = "verification", _("Verifieringskod")
     NOTICE = "notice", _("Meddelande om tjänsten")
+    # One message in place of the alerts a user's quiet hours held (events.quiet_release).
+    SUMMARY = "summary", _("Sammanfattning efter tysta timmar")
 
 
 class DeliveryStatus(models.TextChoices):
@@ -32,18 +34,29 @@ class DeliveryStatus(models.TextChoices):
     DELIVERED = "delivered", _("Levererad")
     FAILED = "failed", _("Misslyckades")
     CANCELLED = "cancelled", _("Stoppad")
+    # Quiet hours: created held until ``held_until`` (not sent, not due), then either sent in a summary
+    # (``summarised``, ``summary`` names it) or cancelled with the reason a rule gave at release.
+    HELD = "held", _("Väntar (tysta timmar)")
+    SUMMARISED = "summarised", _("Skickad i sammanfattning")
 
 
 # How far along a delivery is; a status update never moves a delivery to a lower rank.
 STATUS_RANK = {
     DeliveryStatus.QUEUED: 0,
+    DeliveryStatus.HELD: 0,
     DeliveryStatus.SENDING: 1,
     DeliveryStatus.SENT: 2,
     DeliveryStatus.DELIVERED: 3,
     DeliveryStatus.FAILED: 3,
     DeliveryStatus.CANCELLED: 3,
+    DeliveryStatus.SUMMARISED: 3,
 }
-FINAL_STATUSES = [DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED]
+FINAL_STATUSES = [
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.CANCELLED,
+    DeliveryStatus.SUMMARISED,
+]
 
 
 class Delivery(models.Model):
@@ -103,6 +116,30 @@ class Delivery(models.Model):
     delivered_at = models.DateTimeField(_("levererad"), null=True, blank=True)
     created_at = models.DateTimeField(_("skapad"), default=timezone.now)
     updated_at = models.DateTimeField(_("ändrad"), auto_now=True)
+    # Quiet hours: when a held alert is released (set by the fan-out, kept after release for the history).
+    held_until = models.DateTimeField(_("väntar till"), null=True, blank=True)
+    # The summary a held alert went out in; the SMS alert an e-mail is the fallback of. No foreign-key
+    # constraint and no index of their own: written rarely, read by id, and the table may be partitioned.
+    summary = models.ForeignKey(
+        "self",
+        verbose_name=_("sammanfattning"),
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="summarised",
+    )
+    fallback_of = models.ForeignKey(
+        "self",
+        verbose_name=_("ersätter sms"),
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="fallbacks",
+    )
 
     class Meta:
         verbose_name = _("utskick")
@@ -129,6 +166,8 @@ class Delivery(models.Model):
             models.Index(fields=["provider_id"], condition=~Q(provider_id=""), name="delivery_provider_id_idx"),
             models.Index(fields=["user", "-created_at"], name="delivery_user_history_idx"),
             models.Index(fields=["status", "channel"], name="delivery_status_channel_idx"),
+            # The quiet-hours release's scan: only held rows, in release order.
+            models.Index(fields=["held_until"], condition=Q(status="held"), name="delivery_held_idx"),
         ]
 
     def __str__(self) -> str:
