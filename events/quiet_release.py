@@ -28,7 +28,6 @@ from notifications.sms import gsm7_name
 
 log = logging.getLogger(__name__)
 
-HELD_NOTE = "held by quiet hours"
 SMS_SEGMENT = 160
 
 
@@ -84,7 +83,7 @@ def release_held_alerts(*, limit: int = 2000) -> list[int]:
             if stop is not None:
                 Delivery.objects.filter(pk=delivery.pk).update(
                     status=DeliveryStatus.CANCELLED,
-                    last_error=f"{stop.reason} ({HELD_NOTE})",
+                    last_error=stop.reason,
                     error_code=stop.error_code,
                     updated_at=now,
                 )

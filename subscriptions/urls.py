@@ -10,4 +10,5 @@ urlpatterns = [
     path(f"{base}kontaktuppgift/", views.change_contact, name="change-contact"),
     path(f"{base}kontaktuppgift/kod/", views.confirm_contact, name="confirm-contact"),
     path(f"{base}sprak/", views.alert_language, name="alert-language"),
+    path(f"{base}tysta-timmar/", views.edit_alert_preferences, name="alert-preferences"),
 ]
