@@ -80,6 +80,7 @@ def _grow(demo, *, users: int, history: int) -> None:
 PAGES = [
     ("service", "bertil"),  # Bevaka ärenden
     ("my-watches", "bertil"),  # Mina bevakningar
+    ("alert-preferences", "bertil"),  # Tysta timmar (issue 23)
     ("permissions", "anna"),  # Administrera behörigheter
 ]
 
