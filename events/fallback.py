@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 
 from bevaka import clock
 from notifications.models import Channel, Delivery, DeliveryStatus, Purpose
@@ -34,14 +34,16 @@ _WINDOW = datetime.timedelta(days=1)
 def candidates(now: datetime.datetime):
     """The SMS alerts that should go by e-mail now: failed, or sent without a final status in time."""
     cutoff = now - datetime.timedelta(seconds=settings.SMS_FALLBACK_AFTER)
+    # The scan's bound is the real clock's, like the rows' own stamps; only "due" is the seam's.
+    oldest = timezone.now() - _WINDOW
     emailed = Delivery.objects.filter(event=OuterRef("event"), user=OuterRef("user"), channel=Channel.EMAIL)
     turned_off = AlertPreferences.objects.filter(user=OuterRef("user"), sms_fallback=False)
     has_email = VerifiedContact.objects.filter(user=OuterRef("user"), channel=Channel.EMAIL)
     return (
         Delivery.objects.filter(purpose=Purpose.ALERT, channel=Channel.SMS, event__isnull=False)
         .filter(
-            Q(status=DeliveryStatus.FAILED, updated_at__gte=now - _WINDOW)
-            | Q(status=DeliveryStatus.SENT, sent_at__lte=cutoff, sent_at__gte=now - _WINDOW)
+            Q(status=DeliveryStatus.FAILED, updated_at__gte=oldest)
+            | Q(status=DeliveryStatus.SENT, sent_at__lte=cutoff, sent_at__gte=oldest)
         )
         .exclude(Exists(emailed))
         .exclude(Exists(turned_off))
