@@ -122,7 +122,9 @@ def test_held_alerts_arrive_as_one_summary_at_the_windows_end_and_a_bypassed_one
     send(source, event("n-1", type="e_invoice"), event("n-2", type="e_invoice"), event("n-3", type="personal_message"))
     send(source, event("n-4", type="rejected_payment"))
     wait_for(lambda: Delivery.objects.filter(status=DeliveryStatus.HELD).count() == 3, message="three held")
-    direct = wait_for(lambda: [b for b in sms_bodies(quiet.twilio) if "Avvisad betalning" in (b or "")], message="direct")
+    direct = wait_for(
+        lambda: [b for b in sms_bodies(quiet.twilio) if "Avvisad betalning" in (b or "")], message="the bypassed one"
+    )
     assert len(sms_bodies(quiet.twilio)) == 1, direct
 
     clock.set_now(quiet.settings["BEVAKA_CLOCK_FILE"], night.replace(day=9, hour=7, minute=0))
@@ -152,11 +154,11 @@ def test_an_undelivered_sms_is_followed_by_exactly_one_email(page, demo, quiet):
     subscription_services.save_watches(user=demo.anna, company=demo.exempelbolaget, selections={"e_invoice": {"sms"}})
     quiet.twilio.fault("undelivered", count=1, error_code="30003")
     send(Source(), event("u-1", type="e_invoice"))
-    wait_for(lambda: len(quiet.sink.messages()) >= 1, timeout=30, message="the fallback e-mail")
+    wait_for(lambda: len(quiet.sink.messages) >= 1, timeout=30, message="the fallback e-mail")
     wait_for(
         lambda: Delivery.objects.filter(channel="email", status__in=["sent", "delivered"]).exists(), message="sent"
     )
-    [mail] = quiet.sink.messages()
+    [mail] = quiet.sink.messages
     assert mail["To"] == demo.anna.email
     text = mail.get_body(("plain",)).get_content()
     assert "kunde inte levereras" in text
@@ -165,4 +167,4 @@ def test_an_undelivered_sms_is_followed_by_exactly_one_email(page, demo, quiet):
     # Once: the scan runs again and again, nothing more.
     clock.set_now(quiet.settings["BEVAKA_CLOCK_FILE"], timezone.now() + datetime.timedelta(hours=1))
     wait_for(lambda: Delivery.objects.filter(channel="email").count() == 1, message="one e-mail")
-    assert len(quiet.sink.messages()) == 1
+    assert len(quiet.sink.messages) == 1
