@@ -59,6 +59,21 @@ FINAL_STATUSES = [
 ]
 
 
+def _delivery_link(verbose_name, related_name: str) -> models.ForeignKey:
+    """A link from one delivery to another (issue 23), without a foreign-key constraint and without an index
+    of its own: written rarely, read by id, and the table may be partitioned (issue 22)."""
+    return models.ForeignKey(
+        "self",
+        verbose_name=verbose_name,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name=related_name,
+    )
+
+
 class Delivery(models.Model):
     """One message to one destination. Created by ``services.queue_delivery``, moved only by services."""
 
@@ -118,28 +133,9 @@ class Delivery(models.Model):
     updated_at = models.DateTimeField(_("ändrad"), auto_now=True)
     # Quiet hours: when a held alert is released (set by the fan-out, kept after release for the history).
     held_until = models.DateTimeField(_("väntar till"), null=True, blank=True)
-    # The summary a held alert went out in; the SMS alert an e-mail is the fallback of. No foreign-key
-    # constraint and no index of their own: written rarely, read by id, and the table may be partitioned.
-    summary = models.ForeignKey(
-        "self",
-        verbose_name=_("sammanfattning"),
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        db_index=False,
-        related_name="summarised",
-    )
-    fallback_of = models.ForeignKey(
-        "self",
-        verbose_name=_("ersätter sms"),
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        db_index=False,
-        related_name="fallbacks",
-    )
+    # The summary a held alert went out in; the SMS alert an e-mail is the fallback of.
+    summary = _delivery_link(_("sammanfattning"), "summarised")
+    fallback_of = _delivery_link(_("ersätter sms"), "fallbacks")
 
     class Meta:
         verbose_name = _("utskick")
