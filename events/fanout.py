@@ -127,7 +127,7 @@ def _insert_statement() -> tuple[str, list]:
         # Quiet hours: the end of the recipient's quiet period at the clock's now (NULL: send at once);
         # ``_insert_deliveries`` holds the rows that have one.
         "held_until": eligibility.held_until(
-            user=F("user_id"),
+            user=OuterRef("user_id"),
             case_type=Parameter("case_type_id", IntegerField()),
             now=Parameter("quiet_now", DateTimeField()),
         ),

@@ -122,6 +122,14 @@ def test_a_held_alert_whose_access_ended_meanwhile_is_not_sent(anna, walk, demo)
     assert held.status == DeliveryStatus.CANCELLED and "no longer watches" in held.last_error
 
 
+def test_only_the_user_with_quiet_hours_is_held(anna, walk, demo):
+    watch(demo.eva, demo.exempelbolaget, {"e_invoice": {"sms"}})  # no quiet hours
+    walk(NIGHT)
+    [row] = fan_out(Source(), event("a", type="e_invoice"))
+    held = dict(Delivery.objects.filter(event=row, channel="sms").values_list("user_id", "status"))
+    assert held == {anna.pk: DeliveryStatus.HELD, demo.eva.pk: DeliveryStatus.QUEUED}
+
+
 def test_outside_the_window_nothing_is_held(anna, walk):
     walk(MORNING + datetime.timedelta(hours=3))
     fan_out(Source(), event("a", type="e_invoice"))
