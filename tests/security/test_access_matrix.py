@@ -62,6 +62,7 @@ RULES: dict[str, Rule] = {
     "change-contact": Rule(NOT_TAKEN, "access"),
     "confirm-contact": Rule(NOT_TAKEN, "access"),
     "alert-language": Rule(NOT_TAKEN, "access"),
+    "alert-preferences": Rule("access", "access"),  # Tysta timmar (issue 23)
     "permissions": Rule("permission_admin", "permission_admin"),
     "agreements:connect": Rule(NOT_TAKEN, "signatory"),
     "agreements:change": Rule("member", "signatory"),  # the page says who may change it
