@@ -92,5 +92,5 @@ def fall_back_to_email(*, limit: int = 500) -> list[int]:
         created.append(email.pk)
         log.info("delivery %s: SMS %s could not be delivered, sent by e-mail", email.pk, sms.pk)
     if created:
-        publish_sends(created)
+        publish_sends([(pk, Purpose.ALERT, Channel.EMAIL) for pk in created])
     return created

@@ -93,7 +93,8 @@ def _by_language_and_channel(part: str, output_field):
 
 def _insert_statement() -> tuple[str, list]:
     """INSERT INTO delivery (…) SELECT … FROM the recipients who have no alert of this event yet RETURNING
-    id, built with the ORM: its SQL, and its parameters with a ``Parameter`` where a run's value goes.
+    id, channel and event, built with the ORM: its SQL, and its parameters with a ``Parameter`` where a
+    run's value goes.
 
     The recipients who already have one are left out by the SELECT (an anti-join on the event's rows, of
     which there are none but after an inconsistency), not by ``ON CONFLICT DO NOTHING``: its speculative
@@ -151,7 +152,7 @@ def _insert_statement() -> tuple[str, list]:
     quote = connection.ops.quote_name
     target = ", ".join(quote(alias.removeprefix("col_")) for alias in emitted)
     table = quote(Delivery._meta.db_table)
-    returning = f"{quote('id')}, {quote('held_until')}"
+    returning = ", ".join(quote(column) for column in ("id", "channel", "event_id", "held_until"))
     return f"INSERT INTO {table} ({target}) {select_sql} RETURNING {returning}", list(params)
 
 
@@ -167,30 +168,57 @@ def _bind(params: Sequence, values: dict[str, object]) -> list:
     return [values[param.name] if isinstance(param, Parameter) else param for param in params]
 
 
-def _insert_deliveries(event: Event, now: datetime.datetime, quiet_now: datetime.datetime) -> list[int]:
-    """Insert the event's deliveries in one statement, whatever the number of recipients; a second run
-    inserts nothing. Those in their recipient's quiet hours (at ``quiet_now``, the clock of quiet hours)
-    are then held, with one more statement only when there are some. Returns the new ids, a held one negated."""
+def _insert_sql(size: int) -> tuple[str, list]:
+    """The deliveries' INSERT for ``size`` events: the one event's SELECT ``size`` times, joined by UNION
+    ALL (without parentheses, which SQLite refuses around a compound's parts), each with its own run's
+    parameters. Only the compiled strings are joined: no ORM work per size."""
     if connection.vendor not in _statements:
         _statements[connection.vendor] = _insert_statement()
-    sql, params = _statements[connection.vendor]
-    values = {
-        "event_id": event.pk,
-        "company_id": event.company_id,
-        "case_type_id": event.case_type_id,
-        # As the backend stores a datetime (SQLite: naive UTC text), as the ORM would have adapted it.
-        "now": connection.ops.adapt_datetimefield_value(now),
-        "quiet_now": connection.ops.adapt_datetimefield_value(quiet_now),
-    }
-    for (language, channel), texts in alert_texts(event).items():
-        values.update({f"{language}:{channel}:{part}": text for part, text in texts.items()})
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _bind(params, values))
-        rows = cursor.fetchall()
-    held = [row[0] for row in rows if row[1] is not None]
+    key = f"{connection.vendor}:{size}"
+    if key not in _statements:
+        sql, params = _statements[connection.vendor]
+        head, select = sql.split(" SELECT ", 1)
+        select, returning = select.rsplit(" RETURNING ", 1)
+        _statements[key] = (f"{head} {' UNION ALL '.join(['SELECT ' + select] * size)} RETURNING {returning}", params)
+    return _statements[key]
+
+
+def _insert_deliveries(
+    events: Sequence[Event], now: datetime.datetime, quiet_now: datetime.datetime
+) -> dict[int, list[tuple[int, str, bool]]]:
+    """Insert these events' deliveries, whatever the number of recipients, in one statement for up to
+    ``_DECISION_BATCH`` events (the same query count for one event as for 32); a second run inserts
+    nothing. Returns each event's new delivery ids, each with its channel (the lane it is sent from) and
+    whether it is held: those in their recipient's quiet hours (at ``quiet_now``, the clock of quiet hours)
+    are held with one more statement, only when there are some."""
+    created: dict[int, list[tuple[int, str, bool]]] = {event.pk: [] for event in events}
+    held = []
+    # As the backend stores a datetime (SQLite: naive UTC text), as the ORM would have adapted it.
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    for start in range(0, len(events), _DECISION_BATCH):
+        chunk = events[start : start + _DECISION_BATCH]
+        sql, params = _insert_sql(len(chunk))
+        bound = []
+        for event in chunk:
+            values = {
+                "event_id": event.pk,
+                "company_id": event.company_id,
+                "case_type_id": event.case_type_id,
+                "now": stamp,
+                "quiet_now": connection.ops.adapt_datetimefield_value(quiet_now),
+            }
+            for (language, channel), texts in alert_texts(event).items():
+                values.update({f"{language}:{channel}:{part}": text for part, text in texts.items()})
+            bound += _bind(params, values)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, bound)
+            for pk, channel, event_id, held_until in cursor.fetchall():
+                created[event_id].append((pk, channel, held_until is not None))
+                if held_until is not None:
+                    held.append(pk)
     if held:
         Delivery.objects.filter(pk__in=held).update(status=DeliveryStatus.HELD, next_attempt_at=None, relayed_at=None)
-    return [row[0] if row[1] is None else -row[0] for row in rows]
+    return created
 
 
 def _decision_statement(size: int) -> tuple[str, list]:
@@ -279,24 +307,30 @@ def fan_out_events(*, event_ids: list[int]) -> list[int]:
             .filter(pk__in=event_ids, fanned_out_at__isnull=True)
             .order_by("pk")
         )
-        if not events:
-            return []
-        now = timezone.now()
-        quiet_now = clock.now()
-        created = {event.pk: _insert_deliveries(event, now, quiet_now) for event in events}
-        _record_decisions(list(created))
-        Event.objects.filter(pk__in=list(created)).update(
-            fanned_out_at=now,
-            recipient_count=Case(
-                *[When(pk=pk, then=Value(len(ids))) for pk, ids in created.items()], output_field=IntegerField()
-            ),
-        )
-        delivery_ids = [delivery_id for ids in created.values() for delivery_id in ids if delivery_id > 0]
-        if delivery_ids:
-            transaction.on_commit(lambda: publish_sends(delivery_ids))
-    log.info("%d events fanned out to %d deliveries", len(events), len(delivery_ids))
+        return fan_out_locked(events)
+
+
+def fan_out_locked(events: Sequence[Event]) -> list[int]:
+    """Fan out these events, locked by the caller's transaction (with their company and case type): one
+    INSERT of the deliveries and one of the decisions per ``_DECISION_BATCH`` events, one UPDATE marking
+    them fanned out, and their sends published after the commit. Returns the new delivery ids."""
+    if not events:
+        return []
+    now = timezone.now()
+    created = _insert_deliveries(events, now, clock.now())
+    _record_decisions(list(created))
+    Event.objects.filter(pk__in=list(created)).update(
+        fanned_out_at=now,
+        recipient_count=Case(
+            *[When(pk=pk, then=Value(len(rows))) for pk, rows in created.items()], output_field=IntegerField()
+        ),
+    )
+    sends = [(pk, Purpose.ALERT, channel) for rows in created.values() for pk, channel, held in rows if not held]
+    if sends:
+        transaction.on_commit(lambda: publish_sends(sends))
+    log.info("%d events fanned out to %d deliveries", len(events), len(sends))
     observe_many("bevaka_fanout_latency_seconds", [((now - e.received_at).total_seconds(), {}) for e in events])
-    return delivery_ids
+    return [pk for pk, _purpose, _channel in sends]
 
 
 def relay_unfanned_events(*, limit: int = 500) -> list[int]:

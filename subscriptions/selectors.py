@@ -4,6 +4,7 @@ import datetime
 from dataclasses import dataclass
 
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.utils import timezone
 
 from agreements.models import Agreement, CaseType
@@ -145,13 +146,20 @@ def _history_rows(deliveries) -> list[HistoryRow]:
 
 
 def alert_history(*, user: User, company: Company, page: str | int | None) -> HistoryPage:
-    """The user's alerts for the company over the last 90 days, newest first, a page at a time (1 query).
+    """The user's alerts for the company (and notices of changed contact details) over the last 90 days,
+    newest first, a page at a time (1 query).
 
     A page number that is not a number is the first page; one past the end, or below 1, is the last page
     (as Django's ``Paginator.get_page``), which only then costs a count."""
     since = timezone.now() - datetime.timedelta(days=HISTORY_DAYS)
     deliveries = (
-        Delivery.objects.filter(user=user, company=company, purpose=Purpose.ALERT, created_at__gte=since)
+        # The alerts for the company, and the notices that a contact detail changed (for every company:
+        # contact details are the user's own, issue 23).
+        Delivery.objects.filter(
+            Q(purpose=Purpose.ALERT, company=company) | Q(purpose=Purpose.CONTACT_CHANGE),
+            user=user,
+            created_at__gte=since,
+        )
         .order_by("-created_at", "-id")
         .values_list("created_at", "subject", "channel", "destination", "status")
     )

@@ -79,9 +79,11 @@ def _grow(demo, *, users: int, history: int) -> None:
 
 PAGES = [
     ("service", "bertil"),  # Bevaka ärenden
+    ("service", "anna"),  # Bevaka ärenden as a signatory: with the coverage (issue 23)
     ("my-watches", "bertil"),  # Mina bevakningar
     ("alert-preferences", "bertil"),  # Tysta timmar (issue 23)
-    ("permissions", "anna"),  # Administrera behörigheter
+    ("permissions", "anna"),  # Administrera behörigheter (with the coverage, issue 23)
+    ("delivery-ledger", "anna"),  # Utskick per användare (issue 23)
 ]
 
 
