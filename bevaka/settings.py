@@ -348,6 +348,9 @@ CELERY_BEAT_SCHEDULE["events-fanout-relay"] = {
     "schedule": EVENTS_FANOUT_RELAY_INTERVAL,
     "options": {"expires": max(EVENTS_FANOUT_RELAY_INTERVAL * 3, 5)},
 }
+from bevaka.settings_alerts import *  # noqa: E402, F403 (quiet hours, fallback to e-mail)
+
+CELERY_BEAT_SCHEDULE.update(CELERY_BEAT_SCHEDULE_ALERTS)  # noqa: F405
 
 # --- Dates in the user's language ------------------------------------------------------------------------
 # Templates format with DATE_FORMAT / DATETIME_FORMAT / SHORT_DATETIME_FORMAT, in Europe/Stockholm (TIME_ZONE);

@@ -30,6 +30,7 @@ from django.db.models import (
 )
 from django.utils import timezone
 
+from bevaka import clock
 from bevaka.metrics import observe_many
 from companies.models import Membership
 from notifications.models import Channel, Delivery, DeliveryStatus, Purpose
@@ -126,6 +127,13 @@ def _insert_statement() -> tuple[str, list]:
         "updated_at": now,
         # The partition key: the event's received time (Delivery.filed_at).
         "filed_at": Parameter("received_at", DateTimeField()),
+        # Quiet hours: the end of the recipient's quiet period at the clock's now (NULL: send at once);
+        # ``_insert_deliveries`` holds the rows that have one.
+        "held_until": eligibility.held_until(
+            user=OuterRef("user_id"),
+            case_type=Parameter("case_type_id", IntegerField()),
+            now=Parameter("quiet_now", DateTimeField()),
+        ),
     }
     aliases = {f"col_{name}": expression for name, expression in columns.items()}
     already = Delivery.objects.filter(
@@ -151,7 +159,7 @@ def _insert_statement() -> tuple[str, list]:
     quote = connection.ops.quote_name
     target = ", ".join(quote(alias.removeprefix("col_")) for alias in emitted)
     table = quote(Delivery._meta.db_table)
-    returning = ", ".join(quote(column) for column in ("id", "channel", "event_id"))
+    returning = ", ".join(quote(column) for column in ("id", "channel", "event_id", "held_until"))
     return f"INSERT INTO {table} ({target}) {select_sql} RETURNING {returning}", list(params)
 
 
@@ -182,11 +190,16 @@ def _insert_sql(size: int) -> tuple[str, list]:
     return _statements[key]
 
 
-def _insert_deliveries(events: Sequence[Event], now: datetime.datetime) -> dict[int, list[tuple[int, str]]]:
+def _insert_deliveries(
+    events: Sequence[Event], now: datetime.datetime, quiet_now: datetime.datetime
+) -> dict[int, list[tuple[int, str, bool]]]:
     """Insert these events' deliveries, whatever the number of recipients, in one statement for up to
     ``_DECISION_BATCH`` events (the same query count for one event as for 32); a second run inserts
-    nothing. Returns each event's new delivery ids, each with its channel (the lane it is sent from)."""
-    created: dict[int, list[tuple[int, str]]] = {event.pk: [] for event in events}
+    nothing. Returns each event's new delivery ids, each with its channel (the lane it is sent from) and
+    whether it is held: those in their recipient's quiet hours (at ``quiet_now``, the clock of quiet hours)
+    are held with one more statement, only when there are some."""
+    created: dict[int, list[tuple[int, str, bool]]] = {event.pk: [] for event in events}
+    held = []
     # As the backend stores a datetime (SQLite: naive UTC text), as the ORM would have adapted it.
     stamp = connection.ops.adapt_datetimefield_value(now)
     for start in range(0, len(events), _DECISION_BATCH):
@@ -201,14 +214,19 @@ def _insert_deliveries(events: Sequence[Event], now: datetime.datetime) -> dict[
                 "now": stamp,
                 # The partition key of its deliveries (Delivery.filed_at): the event's received time.
                 "received_at": connection.ops.adapt_datetimefield_value(event.received_at),
+                "quiet_now": connection.ops.adapt_datetimefield_value(quiet_now),
             }
             for (language, channel), texts in alert_texts(event).items():
                 values.update({f"{language}:{channel}:{part}": text for part, text in texts.items()})
             bound += _bind(params, values)
         with connection.cursor() as cursor:
             cursor.execute(sql, bound)
-            for pk, channel, event_id in cursor.fetchall():
-                created[event_id].append((pk, channel))
+            for pk, channel, event_id, held_until in cursor.fetchall():
+                created[event_id].append((pk, channel, held_until is not None))
+                if held_until is not None:
+                    held.append(pk)
+    if held:
+        Delivery.objects.filter(pk__in=held).update(status=DeliveryStatus.HELD, next_attempt_at=None, relayed_at=None)
     return created
 
 
@@ -314,7 +332,7 @@ def fan_out_locked(events: Sequence[Event]) -> list[int]:
     if not events:
         return []
     now = timezone.now()
-    created = _insert_deliveries(events, now)
+    created = _insert_deliveries(events, now, clock.now())
     _record_decisions(list(created))
     Event.objects.filter(pk__in=list(created)).update(
         fanned_out_at=now,
@@ -322,7 +340,7 @@ def fan_out_locked(events: Sequence[Event]) -> list[int]:
             *[When(pk=pk, then=Value(len(rows))) for pk, rows in created.items()], output_field=IntegerField()
         ),
     )
-    sends = [(pk, Purpose.ALERT, channel) for rows in created.values() for pk, channel in rows]
+    sends = [(pk, Purpose.ALERT, channel) for rows in created.values() for pk, channel, held in rows if not held]
     if sends:
         transaction.on_commit(lambda: publish_sends(sends))
     log.info("%d events fanned out to %d deliveries", len(events), len(sends))
@@ -386,6 +404,7 @@ def alert_stop_reasons(deliveries: Sequence[Delivery]) -> dict[int, str]:
         return {}
     rows = (
         Delivery.objects.filter(pk__in=alerts)
+        .annotate(watch_channel=eligibility.watched_channel())
         .annotate(**eligibility.for_deliveries())
         .values("pk", "event__received_at", *_STOPS)
         .order_by()

@@ -65,7 +65,9 @@ def explain_event(event: Event) -> list[Explanation]:
     user_ids = [m.user_id for m in members]
     deliveries = {
         (d.user_id, d.channel): d
-        for d in Delivery.objects.filter(event=event, filed_at=event.received_at, user_id__in=user_ids)
+        for d in Delivery.objects.filter(event=event, filed_at=event.received_at, user_id__in=user_ids).select_related(
+            "summary", "fallback_of"
+        )
     }
 
     rows = []
@@ -84,16 +86,52 @@ def explain_event(event: Event) -> list[Explanation]:
                     membership=member,
                     channel=channel,
                     delivery=delivery,
-                    got_it=delivery is not None and delivery.status != DeliveryStatus.CANCELLED,
+                    got_it=delivery is not None
+                    and delivery.status not in (DeliveryStatus.CANCELLED, DeliveryStatus.HELD),
                     reason=reason,
                 )
             )
     return rows
 
 
+def _when(at) -> str:
+    return date_format(localtime(at), "SHORT_DATETIME_FORMAT")
+
+
 def _delivery_reason(delivery: Delivery) -> str:
+    if delivery.status == DeliveryStatus.HELD:
+        return _("Väntar på grund av tysta timmar till %(when)s.") % {"when": _when(delivery.held_until)}
+    if delivery.status == DeliveryStatus.SUMMARISED:
+        summary = delivery.summary
+        return _(
+            "Väntade på grund av tysta timmar till %(when)s; skickad i sammanfattningen %(sent)s (%(status)s)."
+        ) % {
+            "when": _when(delivery.held_until),
+            "sent": _when(summary.sent_at or summary.created_at) if summary else "",
+            "status": summary.get_status_display().lower() if summary else "",
+        }
     if delivery.status == DeliveryStatus.CANCELLED:
-        return _("Stoppad: %(reason)s") % {"reason": delivery.last_error}
+        reason = _("Stoppad: %(reason)s") % {"reason": delivery.last_error}
+        if delivery.held_until:
+            reason += " " + _("(Väntade på grund av tysta timmar till %(when)s.)") % {
+                "when": _when(delivery.held_until)
+            }
+        return reason
+    if delivery.fallback_of_id is not None:
+        sms = delivery.fallback_of
+        ambiguous = sms is not None and sms.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+        text = (
+            _(
+                "Skickad med e-post eftersom sms:ets utfall var okänt (det kan också ha kommit fram): "
+                "%(status)s till %(destination)s"
+            )
+            if ambiguous
+            else _("Skickad med e-post eftersom sms:et inte gick fram: %(status)s till %(destination)s")
+        )
+        return text % {
+            "status": delivery.get_status_display().lower(),
+            "destination": mask_destination(delivery.destination),
+        }
     return _("Utskick %(status)s till %(destination)s") % {
         "status": delivery.get_status_display().lower(),
         "destination": mask_destination(delivery.destination),

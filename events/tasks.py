@@ -60,3 +60,19 @@ def ensure_partitions() -> list[str]:
 def purge_short_lived() -> dict:
     """Beat's purge of verification codes, finished signing orders and expired sessions."""
     return retention.purge_short_lived()
+
+
+@shared_task(name="events.release_held_alerts", **_TASK_OPTIONS)
+def release_held_alerts() -> int:
+    """Beat: send the alerts held by quiet hours whose window has ended, as summaries. Returns how many."""
+    from . import quiet_release
+
+    return len(quiet_release.release_held_alerts())
+
+
+@shared_task(name="events.fall_back_to_email", **_TASK_OPTIONS)
+def fall_back_to_email() -> int:
+    """Beat: e-mail the SMS alerts that could not be delivered. Returns how many e-mails were queued."""
+    from . import fallback
+
+    return len(fallback.fall_back_to_email())

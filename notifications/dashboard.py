@@ -24,6 +24,8 @@ STATUS_COLOURS = {
     DeliveryStatus.QUEUED: "#E69F00",
     DeliveryStatus.FAILED: "#D55E00",
     DeliveryStatus.CANCELLED: "#7F7F7F",
+    DeliveryStatus.HELD: "#F0E442",  # quiet hours (issue 23)
+    DeliveryStatus.SUMMARISED: "#CC79A7",
 }
 CHART = {"width": 840, "height": 220, "left": 44, "bottom": 28, "top": 10}
 

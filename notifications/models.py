@@ -28,6 +28,8 @@ class Purpose(models.TextChoices):
     # The notice to a user's previous destination that a mobile number or e-mail address was added,
     # changed or removed (issue 23): not an alert, routed like the other messages about the service.
     CONTACT_CHANGE = "contact_change", _("Ändrad kontaktuppgift")
+    # One message in place of the alerts a user's quiet hours held (events.quiet_release).
+    SUMMARY = "summary", _("Sammanfattning efter tysta timmar")
 
 
 class DeliveryStatus(models.TextChoices):
@@ -37,18 +39,44 @@ class DeliveryStatus(models.TextChoices):
     DELIVERED = "delivered", _("Levererad")
     FAILED = "failed", _("Misslyckades")
     CANCELLED = "cancelled", _("Stoppad")
+    # Quiet hours: created held until ``held_until`` (not sent, not due), then either sent in a summary
+    # (``summarised``, ``summary`` names it) or cancelled with the reason a rule gave at release.
+    HELD = "held", _("Väntar (tysta timmar)")
+    SUMMARISED = "summarised", _("Skickad i sammanfattning")
 
 
 # How far along a delivery is; a status update never moves a delivery to a lower rank.
 STATUS_RANK = {
     DeliveryStatus.QUEUED: 0,
+    DeliveryStatus.HELD: 0,
     DeliveryStatus.SENDING: 1,
     DeliveryStatus.SENT: 2,
     DeliveryStatus.DELIVERED: 3,
     DeliveryStatus.FAILED: 3,
     DeliveryStatus.CANCELLED: 3,
+    DeliveryStatus.SUMMARISED: 3,
 }
-FINAL_STATUSES = [DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED]
+FINAL_STATUSES = [
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.CANCELLED,
+    DeliveryStatus.SUMMARISED,
+]
+
+
+def _delivery_link(verbose_name, related_name: str) -> models.ForeignKey:
+    """A link from one delivery to another (issue 23), without a foreign-key constraint and without an index
+    of its own: written rarely, read by id, and the table may be partitioned (issue 22)."""
+    return models.ForeignKey(
+        "self",
+        verbose_name=verbose_name,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name=related_name,
+    )
 
 
 class Delivery(models.Model):
@@ -116,6 +144,11 @@ class Delivery(models.Model):
     # an alert, so that (event, user, channel, filed_at) unique is (event, user, channel) unique across
     # partitions; the creation time for a delivery without an event.
     filed_at = PartitionKeyField(_("arkiverad under"), via="event", fallback="created_at")
+    # Quiet hours: when a held alert is released (set by the fan-out, kept after release for the history).
+    held_until = models.DateTimeField(_("väntar till"), null=True, blank=True)
+    # The summary a held alert went out in; the SMS alert an e-mail is the fallback of.
+    summary = _delivery_link(_("sammanfattning"), "summarised")
+    fallback_of = _delivery_link(_("ersätter sms"), "fallbacks")
 
     class Meta:
         verbose_name = _("utskick")
@@ -142,6 +175,8 @@ class Delivery(models.Model):
             models.Index(fields=["provider_id"], condition=~Q(provider_id=""), name="delivery_provider_id_idx"),
             models.Index(fields=["user", "-created_at"], name="delivery_user_history_idx"),
             models.Index(fields=["status", "channel"], name="delivery_status_channel_idx"),
+            # The quiet-hours release's scan: only held rows, in release order.
+            models.Index(fields=["held_until"], condition=Q(status="held"), name="delivery_held_idx"),
         ]
 
     def __str__(self) -> str:

@@ -17,7 +17,13 @@ from django.utils import timezone
 from .models import Delivery, DeliveryStatus
 
 # A delivery still on its way is never anonymised, however old (the relay would send an empty text).
-_FINISHED = [DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED]
+_FINISHED = [
+    DeliveryStatus.SENT,
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.CANCELLED,
+    DeliveryStatus.SUMMARISED,  # an alert held by quiet hours, sent in a summary (issue 23)
+]
 _DELIVERY_CLEARED = {
     "destination": "",
     "subject": "",

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from companies.models import Language
@@ -62,3 +63,40 @@ class AlertLanguageForm(forms.Form):
     """Språk för aviseringar: the language alerts and codes are written in (not the screen's)."""
 
     language = forms.ChoiceField(label=_("Språk för aviseringar"), choices=Language.choices)
+
+
+def _time_field(label, example: str) -> forms.TimeField:
+    """A time of day typed as HH:MM (or HH.MM), with errors that show an example."""
+    return forms.TimeField(
+        label=label,
+        input_formats=["%H:%M", "%H.%M"],
+        widget=forms.TimeInput(format="%H:%M", attrs={"inputmode": "numeric", "autocomplete": "off"}),
+        error_messages={
+            "required": format_lazy(_("Ange en tid, till exempel {}."), example),
+            "invalid": format_lazy(_("Ange tiden som tt:mm, till exempel {}."), example),
+        },
+    )
+
+
+class AlertPreferencesForm(forms.Form):
+    """Tysta timmar and the fallback to e-mail (issue 23). Times as HH:MM, Europe/Stockholm."""
+
+    quiet_hours = forms.BooleanField(label=_("Använd tysta timmar"), required=False)
+    quiet_start = _time_field(_("Tyst från (tt:mm)"), "22:00")
+    quiet_end = _time_field(_("Tyst till (tt:mm)"), "07:00")
+    quiet_days_off = forms.BooleanField(label=_("Tyst hela lördagar, söndagar och helgdagar"), required=False)
+    always_direct = forms.MultipleChoiceField(
+        label=_("Skicka alltid direkt"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    sms_fallback = forms.BooleanField(label=_("Skicka med e-post när ett sms inte går fram"), required=False)
+
+    def __init__(self, *args, case_types, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["always_direct"].choices = [(t.code, t.name) for t in case_types]
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("quiet_start"), data.get("quiet_end")
+        if data.get("quiet_hours") and start is not None and start == end:
+            self.add_error("quiet_end", _("Tysta timmar måste sluta vid en annan tid än de börjar."))
+        return data

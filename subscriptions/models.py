@@ -1,6 +1,8 @@
 """Mina bevakningar: which case types each user watches in each company, and through which channels;
 the user's verified contact details; and notices shown on the next visit."""
 
+import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -102,3 +104,58 @@ class UserNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.kind}"
+
+
+def _default_quiet_start() -> datetime.time:
+    return datetime.time(22, 0)
+
+
+def _default_quiet_end() -> datetime.time:
+    return datetime.time(7, 0)
+
+
+class AlertPreferences(models.Model):
+    """A user's choices for when and how alerts reach them: quiet hours (*Tysta timmar*, off by default)
+    and the fallback to e-mail of an SMS that could not be delivered (on by default). Changed only through
+    ``services.save_quiet_hours`` / ``services.set_sms_fallback`` (audited)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="alert_preferences"
+    )
+    quiet_hours = models.BooleanField(_("tysta timmar"), default=False)
+    quiet_start = models.TimeField(_("tyst från"), default=_default_quiet_start)
+    quiet_end = models.TimeField(_("tyst till"), default=_default_quiet_end)
+    quiet_days_off = models.BooleanField(_("tyst hela lördagar, söndagar och helgdagar"), default=False)
+    # The case types whose alerts go at once even in quiet hours (*Skicka alltid direkt*).
+    always_direct = models.ManyToManyField(
+        "agreements.CaseType", verbose_name=_("skicka alltid direkt"), blank=True, related_name="+"
+    )
+    time_zone = models.CharField(_("tidszon"), max_length=64, default="Europe/Stockholm")
+    sms_fallback = models.BooleanField(_("e-post när sms inte går fram"), default=True)
+    updated_at = models.DateTimeField(_("ändrad"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("inställningar för aviseringar")
+        verbose_name_plural = _("inställningar för aviseringar")
+
+    def __str__(self) -> str:
+        return f"{self.user}"
+
+
+class QuietWindow(models.Model):
+    """One quiet period of a user, as instants: the schedule of ``AlertPreferences`` laid out for the next
+    days (``services.refresh_quiet_windows``, daily and on every change), so that the fan-out's SQL decides
+    *held until* with one index lookup per recipient instead of Python per row."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "ends_at"], name="quiet_window_lookup_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="quiet_window_ends_after")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.starts_at:%Y-%m-%d %H:%M}–{self.ends_at:%Y-%m-%d %H:%M}"

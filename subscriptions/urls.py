@@ -11,4 +11,5 @@ urlpatterns = [
     path(f"{base}kontaktuppgift/kod/", views.confirm_contact, name="confirm-contact"),
     path(f"{base}kontaktuppgift/ta-bort/", views.remove_contact, name="remove-contact"),
     path(f"{base}sprak/", views.alert_language, name="alert-language"),
+    path(f"{base}tysta-timmar/", views.edit_alert_preferences, name="alert-preferences"),
 ]

@@ -17,7 +17,8 @@ from companies.views import company_context
 from notifications.models import Channel
 
 from . import selectors, services
-from .forms import AlertLanguageForm, CodeForm, ContactForm, RemoveContactForm, WatchForm
+from .forms import AlertLanguageForm, AlertPreferencesForm, CodeForm, ContactForm, RemoveContactForm, WatchForm
+from .preferences import PreferenceError, preferences_of, save_quiet_hours, set_sms_fallback
 
 
 def _page_context(request: HttpRequest, membership: Membership, **extra) -> dict:
@@ -57,6 +58,7 @@ def _render_my_watches(request: HttpRequest, membership: Membership, *, refused:
             history=selectors.alert_history(
                 user=request.user, company=membership.company, page=request.GET.get("sida")
             ),
+            alert_preferences=preferences_of(request.user),
         )
     return render(request, "subscriptions/my_watches.html", context, status=400 if refused else 200)
 
@@ -180,3 +182,50 @@ def alert_language(request: HttpRequest, company_id: int) -> HttpResponse:
     else:
         messages.error(request, _("Välj ett språk."))
     return redirect("my-watches", company_id=company_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def edit_alert_preferences(request: HttpRequest, company_id: int) -> HttpResponse:
+    """Tysta timmar and the fallback to e-mail: the form, Spara stores (audited) and returns; a refused form
+    keeps what was typed, its errors announced (status 400)."""
+    membership = access_service(user=request.user, company_id=company_id)
+    company = membership.company
+    agreement = active_agreement(company=company)
+    case_types = list(agreement.case_types.order_by("position")) if agreement else []
+    preferences = preferences_of(request.user)
+    initial = {
+        "quiet_hours": preferences.quiet_hours,
+        "quiet_start": preferences.quiet_start,
+        "quiet_end": preferences.quiet_end,
+        "quiet_days_off": preferences.quiet_days_off,
+        "always_direct": list(preferences.always_direct.values_list("code", flat=True)) if preferences.pk else [],
+        "sms_fallback": preferences.sms_fallback,
+    }
+    form = AlertPreferencesForm(request.POST or None, initial=initial, case_types=case_types)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            changed = save_quiet_hours(
+                user=request.user,
+                company=company,
+                enabled=data["quiet_hours"],
+                start=data["quiet_start"],
+                end=data["quiet_end"],
+                days_off=data["quiet_days_off"],
+                always_direct=data["always_direct"],
+                ip_address=client_ip(request),
+            )
+            changed = (
+                set_sms_fallback(
+                    user=request.user, company=company, enabled=data["sms_fallback"], ip_address=client_ip(request)
+                )
+                or changed
+            )
+        except PreferenceError as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(request, _("Inställningarna är sparade.") if changed else _("Inga ändringar att spara."))
+            return redirect("my-watches", company_id=company_id)
+    context = company_context(request, membership, nav="my-watches", form=form)
+    return render(request, "subscriptions/alert_preferences.html", context, status=400 if form.errors else 200)

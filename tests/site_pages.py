@@ -112,6 +112,7 @@ def customer_pages(demo, *, language: str = "sv") -> Iterator[SitePage]:
         )
     yield SitePage("my watches with history", demo.bertil, reverse("my-watches", args=[company]))
     yield SitePage("edit my watches", demo.bertil, reverse("edit-watches", args=[company]))
+    yield SitePage("quiet hours", demo.bertil, reverse("alert-preferences", args=[company]))
     # Issue 23: the coverage with some types watched and one not, and the delivery ledger with counts.
     yield SitePage("permissions, coverage and ledger link", demo.anna, reverse("permissions", args=[company]))
     yield SitePage("delivery ledger", demo.anna, reverse("delivery-ledger", args=[company]))

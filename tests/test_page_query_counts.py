@@ -86,6 +86,7 @@ PAGES = [
     ("service", "bertil"),  # Bevaka ärenden
     ("service", "anna"),  # Bevaka ärenden as a signatory: with the coverage (issue 23)
     ("my-watches", "bertil"),  # Mina bevakningar
+    ("alert-preferences", "bertil"),  # Tysta timmar (issue 23)
     ("permissions", "anna"),  # Administrera behörigheter (with the coverage, issue 23)
     ("delivery-ledger", "anna"),  # Utskick per användare (issue 23)
 ]
@@ -121,3 +122,25 @@ def test_the_pages_list_at_most_one_page_of_rows(client, demo):
     client.force_login(demo.bertil)
     history = client.get(reverse("my-watches", args=[demo.exempelbolaget.pk])).content.decode()
     assert 0 < history.count("+46 70*** **") <= 25
+
+
+# The pages issue 23 changed, pinned: Mina bevakningar reads the user's alert preferences (one query more than
+# before), the Tysta timmar page its form's case types and the preferences.
+PINNED = {"my-watches": 17, "alert-preferences": 11}
+
+
+@pytest.mark.parametrize("page", sorted(PINNED))
+def test_the_pages_of_quiet_hours_cost_a_pinned_number_of_queries(client, demo, page):
+    _connected(demo)
+    from subscriptions.preferences import save_quiet_hours
+
+    save_quiet_hours(
+        user=demo.bertil,
+        company=demo.exempelbolaget,
+        enabled=True,
+        start=datetime.time(22),
+        end=datetime.time(7),
+        days_off=True,
+        always_direct=["rejected_payment"],
+    )
+    assert _queries(client, demo, page, "bertil") == PINNED[page]

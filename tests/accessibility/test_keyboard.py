@@ -1,6 +1,8 @@
 """The connect and Mina bevakningar flows with the keyboard alone (Tab, Shift+Tab, Space, Enter, typing: no
 clicks), Alt+S to the content, and a focus that can be seen."""
 
+import datetime
+
 import pytest
 from django.urls import reverse
 
@@ -108,6 +110,30 @@ def test_a_user_verifies_the_address_and_sets_the_alert_language_with_the_keyboa
     page.get_by_text("Språket för aviseringar är sparat.").wait_for()
     demo.bertil.refresh_from_db()
     assert (demo.bertil.alert_language, demo.bertil.language) == ("en", "sv")
+
+
+def test_a_user_sets_quiet_hours_and_a_bypass_with_the_keyboard_alone(page, demo):
+    from subscriptions.models import AlertPreferences
+
+    connect(demo, ["e_invoice", "rejected_payment"])
+    page.login(demo.bertil)
+    page.goto(reverse("my-watches", args=[demo.exempelbolaget.pk]))
+    tab_to(page, "Ändra tysta timmar och e-post")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/mina-bevakningar/tysta-timmar/")
+    tab_to(page, "Använd tysta timmar")
+    page.keyboard.press("Space")
+    tab_to(page, "Tyst från (tt:mm)")
+    page.keyboard.press("Control+a")
+    page.keyboard.type("23:00")
+    tab_to(page, "Avvisad betalning")
+    page.keyboard.press("Space")
+    tab_to(page, "Spara")
+    page.keyboard.press("Enter")
+    page.get_by_text("Inställningarna är sparade.").wait_for()
+    preferences = AlertPreferences.objects.get(user=demo.bertil)
+    assert preferences.quiet_hours and preferences.quiet_start == datetime.time(23)
+    assert list(preferences.always_direct.values_list("code", flat=True)) == ["rejected_payment"]
 
 
 def test_alt_s_moves_to_the_main_content(page, demo):

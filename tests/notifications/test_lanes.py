@@ -35,8 +35,10 @@ def test_the_lane_table_says_where_each_purpose_and_channel_goes():
         ("alert", "email"): EMAIL,
         ("notice", "sms"): SMS,
         ("notice", "email"): EMAIL,
-        ("contact_change", "sms"): SMS,
+        ("contact_change", "sms"): SMS,  # issue 23, part 3
         ("contact_change", "email"): EMAIL,
+        ("summary", "sms"): SMS,  # issue 23: quiet hours' summary
+        ("summary", "email"): EMAIL,
     }
     assert [queue.name for queue in settings.CELERY_TASK_QUEUES] == list(LANES)
 

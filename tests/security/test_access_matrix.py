@@ -62,6 +62,7 @@ RULES: dict[str, Rule] = {
     "change-contact": Rule(NOT_TAKEN, "access"),
     "confirm-contact": Rule(NOT_TAKEN, "access"),
     "alert-language": Rule(NOT_TAKEN, "access"),
+    "alert-preferences": Rule("access", "access"),  # Tysta timmar (issue 23)
     "remove-contact": Rule(NOT_TAKEN, "access"),  # issue 23
     "permissions": Rule("permission_admin", "permission_admin"),
     "delivery-ledger": Rule("permission_admin", NOT_TAKEN),  # issue 23: counts per user, administrators only

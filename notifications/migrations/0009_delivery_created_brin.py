@@ -22,6 +22,6 @@ def drop(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("notifications", "0007_i22p_partition_deliveries")]
+    dependencies = [("notifications", "0008_partition_deliveries")]
 
     operations = [migrations.RunPython(create, drop)]

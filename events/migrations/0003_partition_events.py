@@ -39,7 +39,7 @@ UPDATE events_fanoutdecision SET event_received_at =
 class Migration(migrations.Migration):
     dependencies = [
         ("events", "0002_fanout_decision"),
-        ("notifications", "0007_i22p_partition_deliveries"),
+        ("notifications", "0008_partition_deliveries"),
     ]
 
     operations = [
