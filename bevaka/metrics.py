@@ -23,6 +23,7 @@ kinds only, never anything about a person.
 
 from __future__ import annotations
 
+import datetime
 import hmac
 import ipaddress
 import logging
@@ -229,6 +230,11 @@ def queue_depths() -> dict[str, int]:
     return {"celery": sum(1 for _ in folder.glob("*.msg")) if folder.is_dir() else 0}
 
 
+DELIVERIES_WINDOW = datetime.timedelta(hours=24)
+# An alert is filed under its event's received time, at most this long before the alert was made.
+FILED_MARGIN = datetime.timedelta(days=7)
+
+
 def relay_backlog() -> dict[str, int]:
     """Deliveries the relay has to act on now: queued and due, or sending past their deadline (one query)."""
     from notifications.models import Delivery, DeliveryStatus
@@ -250,11 +256,18 @@ class BevakaCollector:
         from notifications.models import Channel, Delivery, DeliveryStatus, Purpose
 
         deliveries = GaugeMetricFamily(
-            "bevaka_deliveries", "Deliveries (SMS, e-mail) by channel and status, now.", labels=["channel", "status"]
+            "bevaka_deliveries",
+            "Deliveries (SMS, e-mail) created in the last 24 hours, by channel and status, now.",
+            labels=["channel", "status"],
         )
+        # Over the last DELIVERIES_WINDOW, not the whole table: a scrape's cost must not grow with the table's
+        # age (issue 22; a GROUP BY of 600,000 rows took 0.38 s). filed_at (the partition key, at most the
+        # creation time) prunes the older months; the BRIN index on created_at finds the day's blocks.
+        since = timezone.now() - DELIVERIES_WINDOW
+        recent = Delivery.objects.filter(created_at__gte=since, filed_at__gte=since - FILED_MARGIN)
         counts = {
             (row["channel"], row["status"]): row["n"]
-            for row in Delivery.objects.order_by().values("channel", "status").annotate(n=Count("id"))
+            for row in recent.order_by().values("channel", "status").annotate(n=Count("id"))
         }
         for channel in Channel.values:
             for status in DeliveryStatus.values:

@@ -366,18 +366,21 @@ STORAGES = {
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED = env.list("METRICS_ALLOWED", default=[])
 SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$", r"^(livez|readyz|statusz)$"]
-# Data retention: deliveries and events older than this are anonymised (destination, texts, reference,
-# provider ids and errors) by a daily beat task; the audit log is kept as it is. Never shorter than the
-# 90 days of alert history that Mina bevakningar shows.
+# Data retention: deliveries and events older than this leave by a daily beat task: on PostgreSQL whole
+# monthly partitions are dropped (a month once its last day is past), on SQLite rows are anonymised; the
+# audit log is kept as it is. Never shorter than the 90 days of alert history that Mina bevakningar shows.
 RETENTION_DAYS = env.int("RETENTION_DAYS", default=180)
 if RETENTION_DAYS < 90:
     raise ImproperlyConfigured("RETENTION_DAYS must be at least 90 (the alert history shows 90 days).")
 RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=5000)
 CELERY_BEAT_SCHEDULE["retention-anonymise"] = {
-    "task": "events.anonymise_old_records",
+    "task": "events.retention",
     "schedule": env.float("RETENTION_INTERVAL_SECONDS", default=24 * 60 * 60),
     "options": {"expires": 60 * 60},
 }
+from bevaka.settings_retention import *  # noqa: E402,F403
+
+CELERY_BEAT_SCHEDULE.update(RETENTION_BEAT_SCHEDULE)  # noqa: F405
 # Nothing caches today, but whatever does must see the same data on every machine: Django's cache is Redis
 # when there is one (the default, a per-process memory cache, would differ per gunicorn/Celery process).
 if REDIS_URL:

@@ -7,19 +7,26 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from bevaka.admin_paging import LargeTableAdmin
+
 from . import selectors, services
 from .models import Event, SourceKey, SourceSystem
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(LargeTableAdmin):
     """Read-only: events are created by the API and ``ingest_events`` only."""
 
     list_display = ["received_at", "source", "external_id", "case_type", "company", "fanned_out_at", "recipient_count"]
-    list_filter = ["case_type", "source", ("fanned_out_at", admin.EmptyFieldListFilter)]
+    list_filter = [
+        "case_type",
+        "source",
+        ("fanned_out_at", admin.EmptyFieldListFilter),
+        ("received_at", admin.DateFieldListFilter),
+    ]
+    ordering = ["-id"]  # the primary key (id, received_at) of each monthly partition: see DeliveryAdmin
     list_select_related = ["source", "case_type", "company"]
     search_fields = ["=external_id", "=uuid", "company__org_number", "company__name"]
-    date_hierarchy = "received_at"
     fields = [
         "uuid",
         "source",

@@ -123,9 +123,16 @@ def _insert_statement() -> tuple[str, list]:
         "relayed_at": now,
         "created_at": now,
         "updated_at": now,
+        # The partition key: the event's received time (Delivery.filed_at).
+        "filed_at": Parameter("received_at", DateTimeField()),
     }
     aliases = {f"col_{name}": expression for name, expression in columns.items()}
-    already = Delivery.objects.filter(event_id=event_id, user_id=OuterRef("user_id"), channel=OuterRef("channel"))
+    already = Delivery.objects.filter(
+        event_id=event_id,
+        user_id=OuterRef("user_id"),
+        channel=OuterRef("channel"),
+        filed_at=Parameter("received_at", DateTimeField()),
+    )
     select = (
         recipients(
             company_id=Parameter("company_id", IntegerField()), case_type_id=Parameter("case_type_id", IntegerField())
@@ -170,6 +177,7 @@ def _insert_deliveries(event: Event, now: datetime.datetime) -> list[int]:
         "case_type_id": event.case_type_id,
         # As the backend stores a datetime (SQLite: naive UTC text), as the ORM would have adapted it.
         "now": connection.ops.adapt_datetimefield_value(now),
+        "received_at": connection.ops.adapt_datetimefield_value(event.received_at),
     }
     for (language, channel), texts in alert_texts(event).items():
         values.update({f"{language}:{channel}:{part}": text for part, text in texts.items()})
@@ -187,22 +195,27 @@ def _decision_statement(size: int) -> tuple[str, list]:
     members = Membership.objects.filter(company__events__pk__in=event_ids).annotate(
         decided_event=F("company__events__pk"),
         decided_case_type=F("company__events__case_type"),
+        decided_received=F("company__events__received_at"),
         decided_user=F("user"),
     )
     # A second run (after an inconsistency; the event lock leaves no other) keeps what was decided first.
-    recorded = FanoutDecision.objects.filter(event=OuterRef("decided_event"), user=OuterRef("user"))
+    recorded = FanoutDecision.objects.filter(
+        event=OuterRef("decided_event"), user=OuterRef("user"), event_received_at=OuterRef("decided_received")
+    )
     members = members.exclude(Exists(recorded))
     members = eligibility.first_unmet_by_channel(
         members, company=OuterRef("company"), case_type=OuterRef("decided_case_type")
     )
-    select_sql, params = members.values("decided_event", "decided_user", *_UNMET).order_by().query.sql_with_params()
+    select_sql, params = (
+        members.values("decided_event", "decided_user", "decided_received", *_UNMET).order_by().query.sql_with_params()
+    )
     quote = connection.ops.quote_name
     missed = " OR ".join(f"{quote(column)} <> ''" for column in _UNMET)
     # Only quoted identifiers and the ORM's compiled SELECT are formatted in; every value is a parameter.
     sql = (
         f"INSERT INTO {quote(FanoutDecision._meta.db_table)} "  # noqa: S608
         f"({', '.join(quote(column) for column in _DECISION_COLUMNS)}) "
-        f"SELECT {', '.join(quote(column) for column in ('decided_event', 'decided_user', *_UNMET))} "
+        f"SELECT {', '.join(quote(column) for column in _DECIDED)} "
         f"FROM ({select_sql}) {quote('decided')} WHERE {missed}"
     )
     return sql, list(params)
@@ -233,7 +246,8 @@ def _record_decisions(event_ids: list[int]) -> None:
 
 
 _UNMET = [f"{channel}_unmet" for channel in Channel.values]
-_DECISION_COLUMNS = ["event_id", "user_id", *(f"{channel}_reason" for channel in Channel.values)]
+_DECIDED = ["decided_event", "decided_user", "decided_received", *_UNMET]
+_DECISION_COLUMNS = ["event_id", "user_id", "event_received_at", *(f"{channel}_reason" for channel in Channel.values)]
 
 
 def fan_out(*, event_id: int) -> list[int]:

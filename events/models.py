@@ -11,6 +11,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from bevaka.partitions import PartitionKeyField
+
 
 class SourceSystem(models.Model):
     """A core system allowed to report events, identified by ``X-Bevaka-Source: <name>``."""
@@ -71,7 +73,9 @@ class Event(models.Model):
 
     Created only by ``services.record_events``."""
 
-    uuid = models.UUIDField(_("id"), default=uuid.uuid4, unique=True, editable=False)
+    # Unique by construction (uuid4); an index, not a unique one: a partitioned table's unique index must
+    # include the partition key.
+    uuid = models.UUIDField(_("id"), default=uuid.uuid4, db_index=True, editable=False)
     source = models.ForeignKey(SourceSystem, verbose_name=_("källsystem"), on_delete=models.PROTECT, related_name="+")
     external_id = models.CharField(_("källsystemets id"), max_length=128)
     case_type = models.ForeignKey(
@@ -92,10 +96,10 @@ class Event(models.Model):
         verbose_name = _("händelse")
         verbose_name_plural = _("händelser")
         ordering = ["-received_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(fields=["source", "external_id"], name="one_event_per_source_id"),
-        ]
+        # One event per (source, source id): EventKey's unique constraint (events_event is partitioned by
+        # received_at in PostgreSQL, and a unique index there must include it).
         indexes = [
+            models.Index(fields=["source", "external_id"], name="event_source_id_idx"),
             # The fan-out relay's scan: only events not yet fanned out.
             models.Index(fields=["received_at"], condition=Q(fanned_out_at__isnull=True), name="event_unfanned_idx"),
             models.Index(fields=["company", "-received_at"], name="event_company_idx"),
@@ -103,6 +107,26 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.external_id}"
+
+
+class EventKey(models.Model):
+    """The (source, source id) of every stored event, unique: what refuses a repeated event in any month.
+
+    A narrow table that is not partitioned; ``services.record_events`` inserts the key first and the event
+    only where the key was new. ``received_at`` is the event's, so that the event is found in its partition
+    and the key leaves with its month (``events.retention``)."""
+
+    source = models.ForeignKey(SourceSystem, on_delete=models.PROTECT, related_name="+")
+    external_id = models.CharField(max_length=128)
+    received_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="one_event_per_source_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}:{self.external_id}"
 
 
 class FanoutDecision(models.Model):
@@ -113,15 +137,22 @@ class FanoutDecision(models.Model):
     least one channel; read by "why (not)?" so that a past event is explained as it was decided, not with
     today's state. Deleted by retention with the rest of what identifies a person."""
 
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="decisions")
+    # No foreign key in PostgreSQL (events_event is partitioned, see Delivery.event); the row is filed under
+    # its event's received time, in the event's month, and leaves with it.
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="decisions", db_constraint=False)
     user = models.ForeignKey("companies.User", on_delete=models.CASCADE, related_name="+")
+    event_received_at = PartitionKeyField(via="event")
     sms_reason = models.CharField(_("sms: villkor som inte uppfylldes"), max_length=16, blank=True)
     email_reason = models.CharField(_("e-post: villkor som inte uppfylldes"), max_length=16, blank=True)
 
     class Meta:
         verbose_name = _("beslut vid fördelning")
         verbose_name_plural = _("beslut vid fördelning")
-        constraints = [models.UniqueConstraint(fields=["event", "user"], name="one_decision_per_event_and_user")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "user", "event_received_at"], name="one_decision_per_event_and_user"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_id}/{self.user_id}: {self.sms_reason or '-'}/{self.email_reason or '-'}"

@@ -57,9 +57,16 @@ def explain_event(event: Event) -> list[Explanation]:
         suspended = {
             (s.channel, s.destination): s for s in SuspendedDestination.objects.filter(destination__in=destinations)
         }
-    decisions = {d.user_id: d for d in FanoutDecision.objects.filter(event=event)} if decided else {}
+    decisions = (
+        {d.user_id: d for d in FanoutDecision.objects.filter(event=event, event_received_at=event.received_at)}
+        if decided
+        else {}
+    )
     user_ids = [m.user_id for m in members]
-    deliveries = {(d.user_id, d.channel): d for d in Delivery.objects.filter(event=event, user_id__in=user_ids)}
+    deliveries = {
+        (d.user_id, d.channel): d
+        for d in Delivery.objects.filter(event=event, filed_at=event.received_at, user_id__in=user_ids)
+    }
 
     rows = []
     for member in members:

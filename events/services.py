@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from companies.models import Company
 
-from .models import Event, SourceSystem
+from .models import Event, EventKey, SourceSystem
 from .sources import (
     AuthenticationFailed,
     SourceKeyError,
@@ -174,24 +174,53 @@ def _results(events, first, rows: dict[str, tuple[int, object]], fresh: set[str]
     return results, [rows[sid][0] for sid in first if sid in fresh]
 
 
-# One statement stores a whole batch: the rows go in as one JSON parameter, joined with the companies,
-# skipping ids that exist (a concurrent request's too: the insert waits for it). PostgreSQL and SQLite
-# (`make run`) both run it; they only name the function that turns a JSON array into rows differently.
+# A whole batch is stored by claiming its source ids in EventKey (unique: a repeated id, in any month, is
+# skipped; a concurrent request's too: the insert waits for it) and inserting the events of the ids claimed.
+# events_event is partitioned in PostgreSQL, where a unique index must include received_at: hence the
+# narrow key table rather than ON CONFLICT on the events. PostgreSQL does both in one statement
+# (_STORE_SQL); SQLite (`make run`), which has no INSERT in a WITH, in two (_KEYS_SQL, _INSERT_SQL) in one
+# transaction. The rows go in as one JSON parameter, joined with the companies; the backends only name the
+# function that turns a JSON array into rows differently.
+_STORE_SQL = """
+WITH n AS MATERIALIZED (SELECT i.*, c.id AS company_id FROM {rows} JOIN {company} c ON c.org_number = i.o),
+k AS (
+    INSERT INTO {key} (source_id, external_id, received_at)
+    SELECT %(source)s, n.e, %(now)s FROM n
+    ON CONFLICT (source_id, external_id) DO NOTHING
+    RETURNING external_id
+)
+INSERT INTO {event} (uuid, source_id, external_id, case_type_id, company_id, occurred_at, reference,
+                     content_sha256, received_at, fanout_published_at)
+SELECT n.u, %(source)s, n.e, n.t, n.company_id, n.at, n.r, n.h, %(now)s, %(now)s
+FROM n JOIN k ON k.external_id = n.e
+RETURNING id, uuid, external_id
+"""
+
+_KEYS_SQL = """
+INSERT INTO {key} (source_id, external_id, received_at)
+SELECT %(source)s, i.e, %(now)s
+FROM {rows} JOIN {company} c ON c.org_number = i.o
+WHERE true
+ON CONFLICT (source_id, external_id) DO NOTHING
+RETURNING external_id
+"""
+
 _INSERT_SQL = """
 INSERT INTO {event} (uuid, source_id, external_id, case_type_id, company_id, occurred_at, reference,
                      content_sha256, received_at, fanout_published_at)
 SELECT i.u, %(source)s, i.e, i.t, c.id, i.at, i.r, i.h, %(now)s, %(now)s
 FROM {rows} JOIN {company} c ON c.org_number = i.o
-WHERE true
-ON CONFLICT (source_id, external_id) DO NOTHING
 RETURNING id, uuid, external_id
 """
 
+# The key gives the event's received_at: the event is looked up in its own partition.
 _EXISTING_SQL = """
 SELECT i.e, i.o, c.id IS NOT NULL, ev.id, ev.uuid, ev.content_sha256
 FROM {rows}
 LEFT JOIN {company} c ON c.org_number = i.o
-LEFT JOIN {event} ev ON ev.source_id = %(source)s AND ev.external_id = i.e
+LEFT JOIN {key} k ON k.source_id = %(source)s AND k.external_id = i.e
+LEFT JOIN {event} ev ON ev.source_id = k.source_id AND ev.external_id = k.external_id
+                    AND ev.received_at = k.received_at
 """
 
 _COLUMNS = ("u", "e", "t", "o", "at", "r", "h")
@@ -219,33 +248,50 @@ def _stored(field_name: str, value) -> str:
 def _sql(template: str, columns: Sequence[str]) -> str:
     quote = connection.ops.quote_name
     return template.format(
-        event=quote(Event._meta.db_table), company=quote(Company._meta.db_table), rows=_rows_from_json(columns)
+        event=quote(Event._meta.db_table),
+        key=quote(EventKey._meta.db_table),
+        company=quote(Company._meta.db_table),
+        rows=_rows_from_json(columns),
     )
+
+
+def _insert(cursor, source, rows: list[dict], now) -> dict[str, tuple[int, uuid.UUID]]:
+    """Insert the events of ``rows`` whose source id is new; returns source id → (pk, uuid) of those."""
+    if connection.vendor == "postgresql":
+        values = {"source": source.pk, "now": now, "rows": json.dumps(rows, ensure_ascii=False)}
+        cursor.execute(_sql(_STORE_SQL, _COLUMNS), values)
+    else:
+        with transaction.atomic():
+            keys = json.dumps([{"e": row["e"], "o": row["o"]} for row in rows], ensure_ascii=False)
+            cursor.execute(_sql(_KEYS_SQL, ("e", "o")), {"source": source.pk, "now": now, "rows": keys})
+            claimed = {row[0] for row in cursor.fetchall()}
+            if not claimed:
+                return {}
+            rows = json.dumps([row for row in rows if row["e"] in claimed], ensure_ascii=False)
+            cursor.execute(_sql(_INSERT_SQL, _COLUMNS), {"source": source.pk, "now": now, "rows": rows})
+            return {sid: (pk, uuid.UUID(str(uid))) for pk, uid, sid in cursor.fetchall()}
+    return {sid: (pk, uuid.UUID(str(uid))) for pk, uid, sid in cursor.fetchall()}
 
 
 def _store(source, events, first, batch):
     """Insert the new ones of ``first`` (source id → event) in one statement; only when fewer rows come
     back than ids went in, one read tells an unknown company, a conflict and a duplicate apart."""
     case_types = None if all(e.case_type_id for e in first.values()) else case_type_ids()
-    rows = json.dumps(
-        [
-            {
-                "u": _stored("uuid", uuid.uuid4()),
-                "e": e.source_id,
-                "t": e.case_type_id or case_types[e.case_type_code],
-                "o": e.org_number,
-                "at": _stored("occurred_at", e.occurred_at),
-                "r": e.reference,
-                "h": e.content_sha256,
-            }
-            for e in first.values()
-        ],
-        ensure_ascii=False,
-    )
+    rows = [
+        {
+            "u": _stored("uuid", uuid.uuid4()),
+            "e": e.source_id,
+            "t": e.case_type_id or case_types[e.case_type_code],
+            "o": e.org_number,
+            "at": _stored("occurred_at", e.occurred_at),
+            "r": e.reference,
+            "h": e.content_sha256,
+        }
+        for e in first.values()
+    ]
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(_sql(_INSERT_SQL, _COLUMNS), {"source": source.pk, "now": now, "rows": rows})
-        stored = {sid: (pk, uuid.UUID(str(uid))) for pk, uid, sid in cursor.fetchall()}
+        stored = _insert(cursor, source, rows, now)
         fresh = set(stored)
         if len(stored) < len(first):
             missing = json.dumps(

@@ -2,6 +2,10 @@
 and the relay finds an event whose task was lost altogether."""
 
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from bevaka import partitions
 
 from . import fanout, retention
 
@@ -31,3 +35,21 @@ def anonymise_old_records() -> dict:
     """Beat's daily retention run (events.retention). Returns how many rows it anonymised."""
     result = retention.anonymise_old_records()
     return {"deliveries": result.deliveries, "events": result.events}
+
+
+@shared_task(name="events.retention", **_TASK_OPTIONS)
+def run_retention() -> dict:
+    """Beat's daily retention run: drops the months past RETENTION_DAYS (PostgreSQL) or anonymises (SQLite)."""
+    return retention.run_retention()
+
+
+@shared_task(name="events.ensure_partitions", **_TASK_OPTIONS)
+def ensure_partitions() -> list[str]:
+    """Beat's daily run: the monthly partitions of the next PARTITION_MONTHS_AHEAD months. Returns new names."""
+    return partitions.ensure_partitions(now=timezone.now(), months_ahead=settings.PARTITION_MONTHS_AHEAD)
+
+
+@shared_task(name="events.purge_short_lived", **_TASK_OPTIONS)
+def purge_short_lived() -> dict:
+    """Beat's purge of verification codes, finished signing orders and expired sessions."""
+    return retention.purge_short_lived()

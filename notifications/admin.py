@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from bevaka.admin_paging import LargeTableAdmin
 from companies.identity import parse_personnummer
 from companies.phone import parse_mobile_number
 
@@ -15,7 +16,7 @@ from .services import retry_deliveries
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(LargeTableAdmin):
     """Deliveries for staff: read-only, destinations masked, verification codes never shown."""
 
     list_display = [
@@ -29,11 +30,15 @@ class DeliveryAdmin(admin.ModelAdmin):
         "company",
         "created_at",
     ]
-    list_filter = ["status", "channel", "purpose", ("company", admin.RelatedOnlyFieldListFilter)]
+    # No company filter listing the companies that have deliveries (a DISTINCT over the whole table); a
+    # company's deliveries are ?company__id__exact=N, linked from elsewhere.
+    list_filter = ["status", "channel", "purpose", ("created_at", admin.DateFieldListFilter)]
+    # Newest first by the primary key, (id, filed_at) in each monthly partition: a page reads its rows from
+    # the partitions' indexes, whatever the table's age (there is no index on created_at of its own).
+    ordering = ["-id"]
     list_select_related = ["company", "user"]
     # Also by personnummer and phone number as typed (get_search_results); shown masked.
     search_fields = ["=id", "=provider_id", "=event__external_id", "user__first_name", "user__last_name"]
-    date_hierarchy = "created_at"
     actions = ["retry_failed"]
     fields = [
         "id",

@@ -11,6 +11,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from bevaka.partitions import PartitionKeyField
+
 from .masking import mask_destination
 
 
@@ -79,6 +81,10 @@ class Delivery(models.Model):
         on_delete=models.PROTECT,
         related_name="deliveries",
         db_index=False,
+        # No foreign key in PostgreSQL: events_event is partitioned and its primary key is (id, received_at).
+        # filed_at is the event's received_at (PartitionKeyField), and retention drops an event's month of
+        # deliveries before the event's month (bevaka.partitions.DROP_ORDER); tests/ops/test_partitions.py.
+        db_constraint=False,
     )
     channel = models.CharField(_("kanal"), max_length=8, choices=Channel.choices)
     destination = models.CharField(_("mottagare"), max_length=254)
@@ -103,6 +109,10 @@ class Delivery(models.Model):
     delivered_at = models.DateTimeField(_("levererad"), null=True, blank=True)
     created_at = models.DateTimeField(_("skapad"), default=timezone.now)
     updated_at = models.DateTimeField(_("ändrad"), auto_now=True)
+    # The partition key in PostgreSQL (monthly partitions, bevaka.partitions): the event's received time for
+    # an alert, so that (event, user, channel, filed_at) unique is (event, user, channel) unique across
+    # partitions; the creation time for a delivery without an event.
+    filed_at = PartitionKeyField(_("arkiverad under"), via="event", fallback="created_at")
 
     class Meta:
         verbose_name = _("utskick")
@@ -111,7 +121,7 @@ class Delivery(models.Model):
         permissions = [("retry_delivery", _("Skicka misslyckade utskick igen"))]
         constraints = [
             models.UniqueConstraint(
-                fields=["event", "user", "channel"],
+                fields=["event", "user", "channel", "filed_at"],
                 condition=Q(event__isnull=False),
                 name="one_alert_per_event_user_channel",
             ),
@@ -169,6 +179,8 @@ class SuspendedDestination(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        # notifications_delivery is partitioned in PostgreSQL: retention clears this before it drops a month.
+        db_constraint=False,
     )
     created_at = models.DateTimeField(_("skapad"), default=timezone.now)
 

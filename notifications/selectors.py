@@ -1,5 +1,7 @@
 """Reads of deliveries for pages and staff."""
 
+import datetime
+
 from django.db.models import QuerySet
 
 from .models import Delivery
@@ -43,7 +45,10 @@ def alerts_per_hour(*, since, statuses=None) -> dict:
     from .models import Purpose
 
     rows = (
-        Delivery.objects.filter(purpose=Purpose.ALERT, created_at__gte=since)
+        # filed_at (the partition key, the event's received time) prunes the older months.
+        Delivery.objects.filter(
+            purpose=Purpose.ALERT, created_at__gte=since, filed_at__gte=since - datetime.timedelta(days=7)
+        )
         .annotate(hour=TruncHour("created_at", tzinfo=ZoneInfo("Europe/Stockholm")))
         .values("hour", "status")
         .annotate(n=Count("id"))

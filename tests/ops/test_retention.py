@@ -107,13 +107,18 @@ def test_the_command_reports_what_it_did(make_delivery, capsys):
 
 
 def test_beat_runs_it_daily_by_its_task_name(settings):
+    """events.retention: partitions dropped on PostgreSQL, rows anonymised on SQLite (events.retention);
+    partitions made ahead daily, short-lived rows purged hourly."""
     from bevaka.celery import app
 
     entry = settings.CELERY_BEAT_SCHEDULE["retention-anonymise"]
-    assert entry["task"] == "events.anonymise_old_records"
+    assert entry["task"] == "events.retention"
     assert entry["schedule"] == 24 * 60 * 60
+    assert settings.CELERY_BEAT_SCHEDULE["partitions-ensure"]["task"] == "events.ensure_partitions"
+    assert settings.CELERY_BEAT_SCHEDULE["purge-short-lived"]["task"] == "events.purge_short_lived"
     app.loader.import_default_modules()
-    assert entry["task"] in app.tasks
+    for name in ("retention-anonymise", "partitions-ensure", "purge-short-lived"):
+        assert settings.CELERY_BEAT_SCHEDULE[name]["task"] in app.tasks
 
 
 def test_the_settings_refuse_a_retention_period_below_90_days():
@@ -121,3 +126,48 @@ def test_the_settings_refuse_a_retention_period_below_90_days():
     result = run_command([*MANAGE, "check"], env=env)
     assert result.returncode != 0
     assert "RETENTION_DAYS must be at least 90" in result.stdout
+
+
+def test_the_purge_deletes_expired_codes_and_old_orders_without_evidence_and_keeps_evidence(demo):
+    import uuid
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from events.retention import purge_short_lived
+    from signing.models import SignatureOrder
+    from subscriptions.models import ContactVerification
+    from tests.agreements.conftest import make_evidence
+
+    now = timezone.now()
+    long_ago = now - datetime.timedelta(days=30)
+
+    def code(expires_at):
+        return ContactVerification.objects.create(
+            user=demo.bertil, channel="sms", destination="+46701234567", code_hash="x", expires_at=expires_at
+        )
+
+    expired, live = code(now - datetime.timedelta(days=2)), code(now + datetime.timedelta(minutes=5))
+    evidence = make_evidence(demo.anna, "innehåll")
+    SignatureOrder.objects.filter(pk=evidence.order_id).update(expires_at=long_ago, finished_at=long_ago)
+    old_order = SignatureOrder.objects.create(
+        user=demo.anna,
+        method="security_token",
+        purpose="p",
+        visible_text="t",
+        content_sha256="0" * 64,
+        return_url="/",
+        end_user_ip="127.0.0.1",
+        nonce=uuid.uuid4().hex,
+        expires_at=long_ago,
+        status=SignatureOrder.Status.FAILED,
+        finished_at=long_ago,
+    )
+    Session.objects.create(session_key="old", session_data="", expire_date=now - datetime.timedelta(days=1))
+
+    assert purge_short_lived() == {"verification_codes": 1, "signing_orders": 1}
+    assert not ContactVerification.objects.filter(pk=expired.pk).exists()
+    assert ContactVerification.objects.filter(pk=live.pk).exists()
+    assert not SignatureOrder.objects.filter(pk=old_order.pk).exists()
+    assert SignatureOrder.objects.filter(pk=evidence.order_id).exists()  # evidence is kept, and its order
+    assert not Session.objects.filter(session_key="old").exists()
