@@ -41,6 +41,21 @@ from harness.processes import raise_interrupted
 from .infra import Stack, machine, say
 
 BIG_TABLES = ["notifications_delivery", "events_event", "audit_auditentry", "subscriptions_contactverification"]
+
+
+def partitioned() -> bool:
+    """Whether the schema is issue 22's (bevaka.partitions: monthly partitions, events_eventkey)."""
+    try:
+        from bevaka import partitions
+    except ImportError:
+        return False
+    return partitions.is_partitioned("events_event")
+
+
+def big_tables() -> list[str]:
+    return [*BIG_TABLES, "events_eventkey"] if partitioned() else BIG_TABLES
+
+
 STRUCTURE_TABLES = ["companies_company", "companies_user"]
 
 
@@ -144,6 +159,12 @@ def build_structure(sizes: ScaleSizes) -> World:
     from . import seed
     from .scale_data import Bank
 
+    if partitioned():
+        import datetime
+
+        from bevaka.partitions import ensure_partitions
+
+        ensure_partitions(now=datetime.datetime.now(datetime.UTC), months_ahead=2, months_back=sizes.days // 28 + 2)
     bank = Bank(
         users=sizes.users,
         companies=sizes.companies,
@@ -205,12 +226,18 @@ def load_history(world: World, days: range, *, live: bool) -> dict:
         cursor = django_cursor.cursor
         definitions = []
         if not live:
-            definitions = secondary_definitions(cursor, BIG_TABLES)
+            definitions = secondary_definitions(cursor, big_tables())
             drop_secondaries(cursor, definitions)
             result["secondaries_dropped"] = len(definitions)
         started = time.monotonic()
         events, deliveries = world.bank.copy_history(
-            cursor, days=days, live=live, texts=texts, case_type_ids=[ct.pk for ct in case_types], source_id=source_id
+            cursor,
+            days=days,
+            live=live,
+            texts=texts,
+            case_type_ids=[ct.pk for ct in case_types],
+            source_id=source_id,
+            partitioned=partitioned(),
         )
         extra = world.bank.copy_codes_and_audit(cursor, days=days)
         result["copy_seconds"] = round(time.monotonic() - started, 1)
@@ -220,7 +247,7 @@ def load_history(world: World, days: range, *, live: bool) -> dict:
             started = time.monotonic()
             result["rebuilt_seconds_each"] = create_secondaries(cursor, definitions)
             result["rebuild_seconds"] = round(time.monotonic() - started, 1)
-        reset_sequences(cursor, [*BIG_TABLES, *STRUCTURE_TABLES])
+        reset_sequences(cursor, [*big_tables(), *STRUCTURE_TABLES])
         started = time.monotonic()
         cursor.execute("ANALYZE")
         result["analyze_seconds"] = round(time.monotonic() - started, 1)
@@ -381,34 +408,36 @@ def table_sizes() -> dict:
         SELECT c.relname, c.reltuples::bigint, pg_table_size(c.oid), pg_indexes_size(c.oid)
           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-         ORDER BY pg_total_relation_size(c.oid) DESC LIMIT 15
+         ORDER BY c.relkind = 'p' DESC, pg_total_relation_size(c.oid) DESC LIMIT 15
         """
     )
     result = {}
     for name, estimate, table, indexes in rows:
-        if name.startswith("notifications_delivery") or name.startswith("events_event"):
-            # A partitioned parent has no storage of its own: sum its partitions.
-            parts = _sql(
-                "SELECT COALESCE(SUM(pg_table_size(inhrelid)), 0), COALESCE(SUM(pg_indexes_size(inhrelid)), 0), "
-                "COALESCE(SUM((SELECT reltuples FROM pg_class WHERE oid = inhrelid)), 0) "
-                "FROM pg_inherits WHERE inhparent = %s::regclass",
-                [name],
-            )[0]
-            if parts[0]:
-                table, indexes, estimate = parts[0], parts[1], int(parts[2])
-        result[name] = {
-            "rows": max(0, int(estimate)),
-            "table_mb": round(table / 1e6, 1),
-            "index_mb": round(indexes / 1e6, 1),
-        }
+        parts = _sql(
+            "SELECT COUNT(*), COALESCE(SUM(pg_table_size(inhrelid)), 0), COALESCE(SUM(pg_indexes_size(inhrelid)), 0), "
+            "COALESCE(SUM((SELECT GREATEST(reltuples, 0) FROM pg_class WHERE oid = inhrelid)), 0) "
+            "FROM pg_inherits WHERE inhparent = %s::regclass",
+            [name],
+        )[0]
+        entry = {"rows": max(0, int(estimate)), "table_mb": round(table / 1e6, 1), "index_mb": round(indexes / 1e6, 1)}
+        if parts[0]:  # a partitioned parent has no storage of its own: its partitions'
+            entry = {
+                "rows": int(parts[3]),
+                "table_mb": round(float(parts[1]) / 1e6, 1),
+                "index_mb": round(float(parts[2]) / 1e6, 1),
+                "partitions": parts[0],
+            }
+        result[name] = entry
     index_rows = _sql(
         """
-        SELECT indexrelid::regclass::text, pg_relation_size(indexrelid)
-          FROM pg_index WHERE indrelid::regclass::text = ANY(%s) ORDER BY 2 DESC
+        SELECT i.indexrelid::regclass::text, pg_relation_size(i.indexrelid)
+               + COALESCE((SELECT SUM(pg_relation_size(h.inhrelid)) FROM pg_inherits h
+                           WHERE h.inhparent = i.indexrelid), 0)
+          FROM pg_index i WHERE i.indrelid::regclass::text = ANY(%s) ORDER BY 2 DESC
         """,
         [["notifications_delivery", "events_event"]],
     )
-    return {"tables": result, "indexes_mb": {name: round(size / 1e6, 1) for name, size in index_rows}}
+    return {"tables": result, "indexes_mb": {name: round(float(size) / 1e6, 1) for name, size in index_rows}}
 
 
 def simulate_day_of_updates(world: World) -> dict:
@@ -424,6 +453,8 @@ def simulate_day_of_updates(world: World) -> dict:
     low, high, rows = bounds
     if not rows:
         return {"rows": 0}
+    # On monthly partitions the day's rows are in one partition: the figures are that partition's.
+    [[relation]] = _sql("SELECT tableoid::regclass::text FROM notifications_delivery WHERE id = %s", [low])
     try:
         _sql("CREATE EXTENSION IF NOT EXISTS pgstattuple")
         has_pgstattuple = True
@@ -433,17 +464,17 @@ def simulate_day_of_updates(world: World) -> dict:
     def bloat() -> dict:
         _sql("SELECT pg_stat_clear_snapshot()")
         n_dead, n_live = _sql(
-            "SELECT n_dead_tup, n_live_tup FROM pg_stat_user_tables WHERE relname = 'notifications_delivery'"
+            "SELECT n_dead_tup, n_live_tup FROM pg_stat_user_tables WHERE relid = %s::regclass", [relation]
         )[0]
         figures = {
             "n_dead_tup": n_dead,
             "n_live_tup": n_live,
-            "table_mb": round(_sql("SELECT pg_table_size('notifications_delivery')")[0][0] / 1e6, 1),
-            "indexes_mb": round(_sql("SELECT pg_indexes_size('notifications_delivery')")[0][0] / 1e6, 1),
+            "table_mb": round(_sql("SELECT pg_table_size(%s::regclass)", [relation])[0][0] / 1e6, 1),
+            "indexes_mb": round(_sql("SELECT pg_indexes_size(%s::regclass)", [relation])[0][0] / 1e6, 1),
         }
         if has_pgstattuple:
             approx = _sql(
-                "SELECT dead_tuple_percent, approx_free_percent FROM pgstattuple_approx('notifications_delivery')"
+                "SELECT dead_tuple_percent, approx_free_percent FROM pgstattuple_approx(%s::regclass)", [relation]
             )[0]
             figures.update(dead_tuple_percent=round(approx[0], 2), free_percent=round(approx[1], 2))
         return figures
@@ -473,10 +504,11 @@ def simulate_day_of_updates(world: World) -> dict:
     time.sleep(1.5)  # statistics reach pg_stat_user_tables within about a second
     after_updates = bloat()
     started = time.monotonic()
-    _sql("VACUUM (ANALYZE) notifications_delivery")
+    _sql(f"VACUUM (ANALYZE) {relation}")
     vacuum_seconds = time.monotonic() - started
     time.sleep(1.5)
     return {
+        "relation": relation,
         "rows_of_the_day": rows,
         "row_updates": updated,
         "update_seconds": round(update_seconds, 1),
@@ -498,10 +530,54 @@ def _sql_rowcount(statement: str, params) -> int:
 
 
 def measure_retention(world: World, sizes: ScaleSizes) -> dict:
-    """The time to take the oldest month (30 days, or half the history when shorter) out of the tables.
+    """The time to take the oldest month out of the tables: on issue 22's schema, the partition drop
+    (events.retention.drop_old_partitions) of the oldest months; and today's row-by-row anonymising (the
+    "before"), run for at most ``retention_seconds`` on the oldest 30 days and extrapolated from its rate."""
+    result = {"row_by_row": _row_by_row_retention(sizes)}
+    if partitioned():
+        result["partition_drop"] = _partition_drop()
+        result["month_seconds"] = result["partition_drop"]["seconds_per_month"]
+        result["method"] = "partition drop"
+    else:
+        result["month_seconds"] = result["row_by_row"]["month_seconds"]
+        result["method"] = "row by row"
+    return result
 
-    Today's job anonymises finished deliveries with batched UPDATEs (notifications.retention.in_batches);
-    it runs here for at most ``retention_seconds`` and the month's time is extrapolated from its rate."""
+
+def _partition_drop() -> dict:
+    """Beat's retention with its clock set so that the two oldest monthly partitions (a part month and a
+    whole one, at the default size) are past RETENTION_DAYS: each dropped after its audit entry."""
+    import datetime
+
+    from bevaka import partitions
+    from events import retention
+
+    months = list(partitions.partitions("events_event").values())
+    with_rows = [
+        (start, end)
+        for start, end in months
+        if _sql(
+            "SELECT EXISTS (SELECT 1 FROM events_event WHERE received_at >= %s AND received_at < %s)", [start, end]
+        )[0][0]
+    ]
+    if len(with_rows) < 2:
+        return {"dropped": [], "seconds": 0.0, "seconds_per_month": 0.0}
+    _start, end = with_rows[1]
+    now = end + datetime.timedelta(days=90, minutes=1)
+    started = time.monotonic()
+    dropped = retention.drop_old_partitions(older_than_days=90, now=now)
+    seconds = time.monotonic() - started
+    months_dropped = len({d.start for d in dropped}) or 1
+    return {
+        "dropped": [{"table": d.table, "partition": d.name, "estimated_rows": d.estimated_rows} for d in dropped],
+        "rows": sum(d.estimated_rows for d in dropped),
+        "months": months_dropped,
+        "seconds": round(seconds, 2),
+        "seconds_per_month": round(seconds / months_dropped, 2),
+    }
+
+
+def _row_by_row_retention(sizes: ScaleSizes) -> dict:
     import datetime
 
     from django.db import transaction
@@ -540,7 +616,7 @@ def measure_retention(world: World, sizes: ScaleSizes) -> dict:
         "seconds": round(seconds, 1),
         "rows_per_s": round(rate, 1),
         "finished": finished,
-        "month_seconds": round(seconds if finished else (eligible / rate if rate else float("inf")), 1),
+        "month_seconds": round(seconds if finished else (eligible / rate if rate else 1e9), 1),
         "month_seconds_extrapolated": not finished,
     }
 
@@ -641,7 +717,7 @@ def run(sizes: ScaleSizes, out: Path) -> dict:
         vacuum = simulate_day_of_updates(world)
         say(f"vacuum: {vacuum.get('vacuum_seconds')} s after {vacuum.get('row_updates')} row updates")
         retention = measure_retention(world, sizes)
-        say(f"retention: {retention['month_seconds']} s for a month ({retention['rows_in_the_month']} rows)")
+        say(f"retention ({retention['method']}): {retention['month_seconds']} s a month")
         disk_after = disk()
         result = {
             "machine": {**info, "load_average_at_end": list(os.getloadavg()), "uptime_at_end": uptime()},
@@ -680,16 +756,22 @@ def check_coherence() -> dict:
         "SELECT (SELECT COUNT(*) FROM notifications_delivery WHERE event_id IS NOT NULL), "
         "(SELECT COALESCE(SUM(recipient_count), 0) FROM events_event)"
     )
+    [[orphans]] = _sql(
+        "SELECT COUNT(*) FROM notifications_delivery d WHERE d.event_id IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM events_event e WHERE e.id = d.event_id)"
+    )
     constraints = _sql(
         "SELECT conname, contype FROM pg_constraint WHERE conrelid::regclass::text = ANY(%s) AND contype IN ('u','f')",
-        [BIG_TABLES],
+        [big_tables()],
     )
     unique_indexes = _sql(
         "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
         "WHERE i.indrelid::regclass::text = ANY(%s) AND i.indisunique AND i.indisvalid",
-        [BIG_TABLES],
+        [big_tables()],
     )
     return {
+        "deliveries_without_their_event": orphans,
+        "partitioned": partitioned(),
         "alert_deliveries": alerts,
         "events_recipient_count_sum": recipients,
         "deliveries_match_events": alerts == recipients,

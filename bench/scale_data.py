@@ -252,9 +252,23 @@ class Bank:
         for company in self.bank:
             company.events_per_day = heavy_events_per_day if company is heavy else per_day
 
-    def copy_history(self, cursor, *, days: range, live: bool, texts: Texts, case_type_ids: list[int], source_id: int):
+    def copy_history(
+        self,
+        cursor,
+        *,
+        days: range,
+        live: bool,
+        texts: Texts,
+        case_type_ids: list[int],
+        source_id: int,
+        partitioned: bool,
+    ):
         """Events and their deliveries for ``days`` (0 = the last 24 hours), oldest first: per day, one COPY
-        of the day's events, then one of their deliveries (one connection runs one COPY at a time)."""
+        of the day's events, then one of their deliveries (one connection runs one COPY at a time).
+
+        ``partitioned`` (issue 22's schema): each delivery is filed under its event's received time
+        (``filed_at``, the partition key), and each event's source id is also in ``events_eventkey``, the
+        table whose unique key refuses a repeated source id across months."""
         rng = self.rng
         event_id = self.next_live_event_id if live else self.next_event_id
         delivery_id = self.next_live_delivery_id if live else self.next_delivery_id
@@ -284,11 +298,19 @@ class Bank:
                 )
                 event_id += 1
             n_events += events.close()
-            deliveries = Copier(cursor, "notifications_delivery", DELIVERY_COLUMNS)
+            if partitioned:
+                keys = Copier(cursor, "events_eventkey", "external_id, received_at, source_id")
+                for offset, (at, _company) in enumerate(planned):
+                    keys.add(f"scale-{first_event + offset}\t{_ts(at)}\t{source_id}\n")
+                keys.close()
+            deliveries = Copier(
+                cursor, "notifications_delivery", DELIVERY_COLUMNS + (", filed_at" if partitioned else "")
+            )
             for offset, (at, company) in enumerate(planned):
                 this_event = first_event + offset
                 recent = at > self.now - 60  # the last minute's are still queued: the relay's due rows
                 created, sent, delivered = _ts(at + 0.6), _ts(at + 1.5), _ts(at + 6)
+                filed = f"\t{_ts(at)}\n" if partitioned else "\n"
                 alert = texts.for_company(company, case_type_ids[this_event % len(case_type_ids)])
                 for member in company.watchers:
                     language = "en" if member.english else "sv"
@@ -326,7 +348,7 @@ class Bank:
                             f"{delivery_id}\t{channel}\t{destination}\talert\t{text['subject']}\t{text['body']}\t"
                             f"{text['html_body']}\t\t{status}\t{0 if recent else 1}\t0\t{provider_id}\t"
                             f"{provider_status}\t{error}\t\t{next_attempt}\t{created}\t{claimed}\t{when_sent}\t"
-                            f"{when_done}\t{created}\t{delivered}\t{company.id}\t{member.user_id}\t{this_event}\n"
+                            f"{when_done}\t{created}\t{delivered}\t{company.id}\t{member.user_id}\t{this_event}" + filed
                         )
                         delivery_id += 1
             n_deliveries += deliveries.close()
