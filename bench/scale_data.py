@@ -442,7 +442,13 @@ def secondary_definitions(cursor, tables: list[str]) -> list[tuple[str, str, str
         """,
         [tables],
     )
-    indexes = [(table, name, sql) for table, name, sql in cursor.fetchall() if name not in owned]
+    # A partitioned table's index is given as "ON ONLY parent" (the parent's alone, left invalid until each
+    # partition's is attached); rebuilt as it was made, on the parent and every partition.
+    indexes = [
+        (table, name, sql.replace(" ON ONLY ", " ON ", 1))
+        for table, name, sql in cursor.fetchall()
+        if name not in owned
+    ]
     # Unique constraints first (foreign keys may lean on them), then the plain and unique indexes, then FKs.
     ordered = [(t, n, s) for t, n, k, s in constraints if k == "u"]
     ordered += indexes

@@ -140,14 +140,12 @@ def test_a_duplicate_alert_fails_the_rebuild_of_the_keys_loudly():
         definitions = secondary_definitions(cursor, ["notifications_delivery"])
         assert any(name == "one_alert_per_event_user_channel" for _table, name, _sql in definitions)
         drop_secondaries(cursor, definitions)
-        Delivery.objects.create(
-            event=event,
-            user=user,
-            company=company,
-            channel="sms",
-            destination="+46701234567",
-            purpose="alert",
-            body="Bevaka ärenden",
+        # The same row again (every column but the id), as a COPY of a duplicate would store it.
+        cursor.execute(
+            "SELECT string_agg(quote_ident(column_name), ', ') FROM information_schema.columns "
+            "WHERE table_name = 'notifications_delivery' AND column_name <> 'id'"
         )
+        [columns] = cursor.fetchone()
+        cursor.execute(f"INSERT INTO notifications_delivery ({columns}) SELECT {columns} FROM notifications_delivery")  # noqa: S608
         with pytest.raises(psycopg.errors.UniqueViolation):
             create_secondaries(cursor, definitions)
