@@ -133,7 +133,10 @@ def disk() -> dict:
 
 def uptime() -> str:
     with contextlib.suppress(Exception):
-        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5, check=False).stdout.strip()
+        # In UTC: once Django is set up, TZ is TIME_ZONE (Stockholm) in our environment.
+        return subprocess.run(
+            ["uptime"], capture_output=True, text=True, timeout=5, check=False, env={**os.environ, "TZ": "UTC"}
+        ).stdout.strip()
     return ""
 
 
