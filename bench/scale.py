@@ -570,11 +570,13 @@ def _partition_drop() -> dict:
     started = time.monotonic()
     dropped = retention.drop_old_partitions(older_than_days=90, now=now)
     seconds = time.monotonic() - started
-    months_dropped = len({d.start for d in dropped}) or 1
+    # Months made ahead of the history (empty) are dropped too: the figure is per month that held rows.
+    months_dropped = len({d.start for d in dropped if d.estimated_rows}) or 1
     return {
         "dropped": [{"table": d.table, "partition": d.name, "estimated_rows": d.estimated_rows} for d in dropped],
         "rows": sum(d.estimated_rows for d in dropped),
         "months": months_dropped,
+        "empty_partitions": sum(1 for d in dropped if not d.estimated_rows),
         "seconds": round(seconds, 2),
         "seconds_per_month": round(seconds / months_dropped, 2),
     }
