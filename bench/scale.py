@@ -718,6 +718,10 @@ def run(sizes: ScaleSizes, out: Path) -> dict:
         say(f"bank loaded in {load['seconds_total']} s: {load['rows']}")
         sizes_after_load = table_sizes()
         coherence = check_coherence()
+        # What is known so far, in case the run is stopped before the end (the final document replaces it).
+        partial = {"machine": info, "settings": {**asdict(sizes), "partial": True}, "disk": {"before": disk_before}}
+        partial.update(load=load, sizes=sizes_after_load, coherence=coherence, young=young)
+        out.write_text(json.dumps(partial, indent=2, ensure_ascii=False) + "\n")
         full = measure_all(world, sizes, "full")
         vacuum = simulate_day_of_updates(world)
         say(f"vacuum: {vacuum.get('vacuum_seconds')} s after {vacuum.get('row_updates')} row updates")
