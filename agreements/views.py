@@ -21,6 +21,7 @@ from signing.services import SigningError, start_signature
 
 from . import services
 from .access import access_permission_admin, has_service_access
+from .coverage import coverage
 from .evidence import version_bundle
 from .forms import AgreementForm, SigningMethodForm
 from .models import Agreement, AgreementSignature, AgreementVersion, CaseType, PendingAgreementChange
@@ -64,6 +65,8 @@ def service_page(request: HttpRequest, company_id: int) -> HttpResponse:
         context["pending_case_types"] = CaseType.objects.filter(code__in=context["pending"].case_type_codes)
     if version is not None:
         context["case_types"] = agreement.case_types.all()
+        if membership.is_signatory:
+            context["coverage"] = coverage(agreement=agreement, case_types=list(context["case_types"]))
     return render(request, "agreements/service.html", context)
 
 
@@ -386,6 +389,7 @@ def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
 
     query = request.GET.get("q", "").strip()
     page = permission_rows(company=company, query=query, page=request.GET.get("sida"))
+    agreement = active_agreement(company=company)
     context = company_context(
         request,
         membership,
@@ -393,7 +397,8 @@ def permissions_page(request: HttpRequest, company_id: int) -> HttpResponse:
         rows=page.object_list,
         page=page,
         query=query,
-        agreement=active_agreement(company=company),
+        agreement=agreement,
+        coverage=coverage(agreement=agreement),
     )
     return render(request, "agreements/permissions.html", context)
 

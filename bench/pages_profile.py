@@ -28,7 +28,7 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STATE = BASE_DIR / "var" / "bench" / "pages_profile.json"
-PAGES = ("bevaka", "mina_bevakningar", "behorigheter")
+PAGES = ("bevaka", "mina_bevakningar", "behorigheter", "bevaka_signatory", "utskick")
 
 
 def setup(database: str, redis: str, settings_module: str = "bevaka.settings") -> None:
@@ -128,6 +128,9 @@ def _measure(requests: int, only: set[str], profile: bool, pyinstrument: bool, q
         "bevaka": (viewer, reverse("service", args=[company])),
         "mina_bevakningar": (viewer, reverse("my-watches", args=[company])),
         "behorigheter": (admin, reverse("permissions", args=[company])),
+        # Issue 23: the signatory's Bevaka ärenden (with the coverage) and the delivery ledger.
+        "bevaka_signatory": (admin, reverse("service", args=[company])),
+        "utskick": (admin, reverse("delivery-ledger", args=[company])),
     }
     result = {}
     for name, (client, url) in urls.items():

@@ -47,12 +47,13 @@ class Sizes:
     noop_tasks: int
     copy_rows: int
     page_requests: int
+    codes: int  # priority: one-time codes asked for through the view (at most; one each 0.2 s of the burst)
 
 
 SIZES = {
-    "full": Sizes("full", 10_000, 50_000, 300, 120, 30, 60, 5_000, 2_000, 90, 10, 20, 5, 10_000, 100_000, 60),
-    "quick": Sizes("quick", 2_000, 5_000, 100, 12, 10, 20, 1_000, 500, 90, 4, 10, 3, 2_000, 20_000, 30),
-    "tiny": Sizes("tiny", 60, 100, 6, 5, 2, 2, 50, 30, 3, 2, 3, 1, 100, 1_000, 3),
+    "full": Sizes("full", 10_000, 50_000, 300, 120, 30, 60, 5_000, 2_000, 90, 10, 20, 5, 10_000, 100_000, 60, 300),
+    "quick": Sizes("quick", 2_000, 5_000, 100, 12, 10, 20, 1_000, 500, 90, 4, 10, 3, 2_000, 20_000, 30, 100),
+    "tiny": Sizes("tiny", 60, 100, 6, 5, 2, 2, 50, 30, 3, 2, 3, 1, 100, 1_000, 3, 3),
 }
 
 
@@ -129,19 +130,55 @@ def wait_web(stack: Stack) -> None:
 
 
 WORKERS = {
-    # name: the queue it consumes. Sends wait on the provider with a worker process held; a fan-out that
-    # shared those processes waited behind them (in many-events, most of the event → provider latency
-    # went before the fan-out had started). Each queue has its own processes, one per core.
+    # name: the queue it consumes, when the product has no lanes (main before issue 21). Sends wait on the
+    # provider with a worker process held; a fan-out that shared those processes waited behind them (in
+    # many-events, most of the event → provider latency went before the fan-out had started). Each queue
+    # has its own processes, one per core.
     "worker": "send",
     "worker-fanout": "celery",
 }
 
 
+def _lanes() -> dict | None:
+    """``notifications.lanes.LANES`` (issue 21: a queue per purpose and channel) when the product has it."""
+    try:
+        from notifications.lanes import LANES
+    except ImportError:
+        return None
+    return dict(LANES)
+
+
+def _suggested_processes(spec) -> int | None:
+    """The worker processes a lane's entry in LANES suggests: an int, an attribute or key ``processes``,
+    or the last int of a tuple (name → what it carries + processes)."""
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        return spec
+    for key in ("processes", "worker_processes", "concurrency"):
+        value = spec.get(key) if isinstance(spec, dict) else getattr(spec, key, None)
+        if isinstance(value, int):
+            return value
+    if isinstance(spec, tuple | list):
+        numbers = [item for item in spec if isinstance(item, int) and not isinstance(item, bool)]
+        if numbers:
+            return numbers[-1]
+    return None
+
+
+def worker_groups() -> dict[str, str]:
+    """name → the queue its worker group consumes: one group per lane of ``notifications.lanes.LANES``
+    when it exists, otherwise ``WORKERS`` (the send queue and the fan-out's). Data, so that the bench runs
+    the layout of whichever product code it runs against."""
+    lanes = _lanes()
+    if lanes is None:
+        return dict(WORKERS)
+    return {f"worker-{name}": name for name in lanes}
+
+
 def start_workers(stack: Stack, only: tuple[str, ...] = (), **extra_env: str) -> None:
-    """A prefork worker per queue (one process per core each) and beat, or only the workers named; waits
+    """A prefork worker group per queue (``worker_groups``) and beat, or only the workers named; waits
     until a task makes the round trip through each queue started."""
     env = child_env(stack, **extra_env)
-    started = {name: queue for name, queue in WORKERS.items() if not only or name in only}
+    started = {name: queue for name, queue in worker_groups().items() if not only or name in only}
     for name, queue in started.items():
         stack.procs_by_name[name] = stack.start(
             name,
@@ -159,10 +196,16 @@ def start_workers(stack: Stack, only: tuple[str, ...] = (), **extra_env: str) ->
         stack.procs_by_name["beat"] = stack.start(
             "worker-beat", commands.celery_beat(loglevel="WARNING", nice=stack.worker_nice), env=env
         )
+    _wait_for_queues(stack, started.values())
+    layout = ", ".join(f"{stack.processes_for(queue)} for {queue}" for queue in started.values())
+    say(f"worker processes ({layout}){'' if only else ' and beat'} ready")
+
+
+def _wait_for_queues(stack: Stack, queues) -> None:
     from bench import tasks
 
     client = stack.redis_client()
-    for queue in started.values():
+    for queue in queues:
         before = int(client.get("bench:noop") or 0)
         tasks.noop.apply_async(queue=queue)
         wait_until(
@@ -171,17 +214,41 @@ def start_workers(stack: Stack, only: tuple[str, ...] = (), **extra_env: str) ->
             what=f"celery worker on {queue}",
             interval=0.2,
         )
-    layout = ", ".join(f"{stack.processes_for(queue)} for {queue}" for queue in started.values())
-    say(f"worker processes ({layout}){'' if only else ' and beat'} ready")
 
 
 def stop_workers(stack: Stack, only: tuple[str, ...] = ()) -> None:
-    names = only or ("beat", *WORKERS)
+    names = only or ("beat", *worker_groups(), "peer")
     procs = [stack.procs_by_name.pop(name) for name in names if name in stack.procs_by_name]
     for proc in procs:
         proc.terminate()
     for proc in procs:
         stack.stop(proc)
+
+
+# The peer of issue 21 (bench/peer.py): one Celery task per alert, on a queue of its own that only its
+# worker consumes, with as many prefork processes as all our worker groups together (BENCH_PEER_PROCESSES).
+PEER_QUEUE = "bench-peer"
+
+
+def start_peer_worker(stack: Stack) -> int:
+    processes = int(os.environ.get("BENCH_PEER_PROCESSES") or 0) or sum(
+        stack.processes_for(queue) for queue in worker_groups().values()
+    )
+    stack.procs_by_name["peer"] = stack.start(
+        "worker-peer",
+        commands.celery_worker(
+            name=f"bench-peer-{os.getpid()}",
+            queues=[PEER_QUEUE],
+            concurrency=processes,
+            include=["bench.tasks,bench.peer"],  # one --include: a second would replace the first
+            loglevel="WARNING",
+            nice=stack.worker_nice,
+        ),
+        env=child_env(stack),
+    )
+    _wait_for_queues(stack, [PEER_QUEUE])
+    say(f"peer worker ({processes} processes) ready")
+    return processes
 
 
 class BenchStack(Stack):
@@ -204,6 +271,14 @@ class BenchStack(Stack):
         self._redis_client = None
 
     def processes_for(self, queue: str) -> int:
+        """The worker processes for a queue: today's layout one per core (BENCH_SEND_PROCESSES for the send
+        queue); with lanes what ``LANES`` suggests for the lane (BENCH_LANE_PROCESSES_<LANE> overrides)."""
+        override = os.environ.get(f"BENCH_LANE_PROCESSES_{queue.upper()}")
+        if override:
+            return int(override)
+        lanes = _lanes()
+        if lanes is not None and queue in lanes:
+            return _suggested_processes(lanes[queue]) or self.worker_processes
         return self.send_processes if queue == "send" else self.worker_processes
 
     def redis_client(self):
@@ -259,8 +334,10 @@ def run(sizes: Sizes, out: Path, only: frozenset[str] = frozenset()) -> dict:
         result["settings"] = {
             **asdict(sizes),
             "worker_processes": stack.worker_processes,
+            "lanes": _lanes() is not None,
             "worker_queues": {
-                name: {"queue": queue, "processes": stack.processes_for(queue)} for name, queue in WORKERS.items()
+                name: {"queue": queue, "processes": stack.processes_for(queue)}
+                for name, queue in worker_groups().items()
             },
             "web_workers": 2,
             "webhook_workers": 2,
@@ -317,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated scenarios to run (ceilings, burst, many_events, api, rate_limited_sms, pages); "
+        help="comma-separated scenarios to run (ceilings, burst, priority, head_of_line, peer, many_events, api, "
+        "rate_limited_sms, pages); "
         "for working on one of them: the JSON then lacks the others",
     )
     args = parser.parse_args(argv)

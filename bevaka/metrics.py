@@ -193,8 +193,9 @@ def _histograms(redis) -> Iterable[HistogramMetricFamily]:
 
 
 def celery_queue_names() -> list[str]:
-    """The queues workers read: the default one and any a route names."""
+    """The queues workers read: the lanes (CELERY_TASK_QUEUES), the default one and any a route names."""
     names = {getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")}
+    names.update(queue.name for queue in getattr(settings, "CELERY_TASK_QUEUES", None) or [])
     for route in (getattr(settings, "CELERY_TASK_ROUTES", None) or {}).values():
         if isinstance(route, dict) and route.get("queue"):
             names.add(route["queue"])
@@ -285,7 +286,7 @@ class BevakaCollector:
         yield relay
         pending = GaugeMetricFamily(
             "bevaka_deliveries_pending",
-            "Deliveries not sent yet (queued or sending), by purpose: alert, verification (codes), notice.",
+            "Deliveries not sent yet (queued or sending), by purpose: alert, verification, notice, contact_change.",
             labels=["purpose"],
         )
         waiting = dict(

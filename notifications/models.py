@@ -25,6 +25,9 @@ class Purpose(models.TextChoices):
     ALERT = "alert", _("Bevakning")
     VERIFICATION = "verification", _("Verifieringskod")
     NOTICE = "notice", _("Meddelande om tjänsten")
+    # The notice to a user's previous destination that a mobile number or e-mail address was added,
+    # changed or removed (issue 23): not an alert, routed like the other messages about the service.
+    CONTACT_CHANGE = "contact_change", _("Ändrad kontaktuppgift")
 
 
 class DeliveryStatus(models.TextChoices):

@@ -17,6 +17,9 @@ SAMPLE_CONTEXT = {
     "case_type": "Mottaget personligt meddelande",  # the longest name in agreements/case_types.py
     "login_url": "https://bank.example/foretag",
     "reason": "Företaget har upphört eller lämnat banken",  # the longest Agreement.EndCategory label
+    "when": "30 september 2026 kl. 23:59",  # contact_changed.txt: the longest date and time
+    "what": "email",  # contact_changed.txt: which contact detail ("sms" or "email")
+    "kind": "removed",  # contact_changed.txt: "added", "changed" or "removed"
 }
 
 

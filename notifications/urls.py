@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import ledger_views, views
 
 # Twilio's status callback: with the health endpoints (bevaka/health.py) all that the `webhooks` processes
 # serve (bevaka/urls_webhooks.py).
@@ -15,4 +15,14 @@ webhook_urlpatterns = [
 urlpatterns = [
     *webhook_urlpatterns,
     path("dev/utkorg/", views.dev_outbox, name="dev-outbox"),
+    path(
+        "foretag/<int:company_id>/administrera-behorigheter/utskick/",
+        ledger_views.delivery_ledger,
+        name="delivery-ledger",
+    ),
+    path(
+        "foretag/<int:company_id>/administrera-behorigheter/utskick.csv",
+        ledger_views.delivery_ledger_csv,
+        name="delivery-ledger-csv",
+    ),
 ]

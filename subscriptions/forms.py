@@ -54,6 +54,10 @@ class CodeForm(forms.Form):
     )
 
 
+class RemoveContactForm(forms.Form):
+    channel = forms.ChoiceField(choices=Channel.choices, widget=forms.HiddenInput)
+
+
 class AlertLanguageForm(forms.Form):
     """Språk för aviseringar: the language alerts and codes are written in (not the screen's)."""
 

@@ -4,6 +4,7 @@ import datetime
 from dataclasses import dataclass
 
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.utils import timezone
 
 from agreements.models import Agreement, CaseType
@@ -148,7 +149,8 @@ FILED_MARGIN_DAYS = 7
 
 
 def alert_history(*, user: User, company: Company, page: str | int | None) -> HistoryPage:
-    """The user's alerts for the company over the last 90 days, newest first, a page at a time (1 query).
+    """The user's alerts for the company (and notices of changed contact details) over the last 90 days,
+    newest first, a page at a time (1 query).
 
     A page number that is not a number is the first page; one past the end, or below 1, is the last page
     (as Django's ``Paginator.get_page``), which only then costs a count."""
@@ -157,8 +159,13 @@ def alert_history(*, user: User, company: Company, page: str | int | None) -> Hi
     # months PostgreSQL reads; the margin covers an event fanned out late.
     filed_since = since - datetime.timedelta(days=FILED_MARGIN_DAYS)
     deliveries = (
+        # The alerts for the company, and the notices that a contact detail changed (for every company:
+        # contact details are the user's own, issue 23).
         Delivery.objects.filter(
-            user=user, company=company, purpose=Purpose.ALERT, created_at__gte=since, filed_at__gte=filed_since
+            Q(purpose=Purpose.ALERT, company=company) | Q(purpose=Purpose.CONTACT_CHANGE),
+            user=user,
+            created_at__gte=since,
+            filed_at__gte=filed_since,
         )
         .order_by("-created_at", "-id")
         .values_list("created_at", "subject", "channel", "destination", "status")

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from agreements.access import has_service_access
@@ -25,7 +25,8 @@ from audit.services import record
 from companies.models import Company, Language, User
 from companies.phone import parse_mobile_number
 from notifications.models import Channel, Purpose
-from notifications.services import clear_suspension, queue_delivery
+from notifications.services import clear_suspension, is_suspended, queue_delivery
+from notifications.sms import render_sms
 from throttling import services as throttling
 
 from .models import ContactVerification, VerifiedContact, Watch
@@ -235,12 +236,101 @@ def _mark_verified(*, user: User, verification: ContactVerification, now, ip_add
     setattr(user, field, verification.destination)
     user.save(update_fields=[field])
     clear_suspension(channel=channel, destination=verification.destination, opted_in=True)
+    changed = before is not None and before != verification.destination
+    kind = "changed" if changed else "added" if before is None else None  # None: the same one again
+    told = _tell_of_contact_change(user=user, channel=channel, kind=kind, previous=before, now=now) if kind else []
     record(
         action="contact.verified",
         actor=user,
         company=None,
-        before={"channel": channel, "changed": before is not None and before != verification.destination},
-        after={"channel": channel},
+        before={"channel": channel, "changed": changed},
+        after={"channel": channel, "kind": kind or "reverified", "notice_to": told},
         ip_address=ip_address,
     )
     return contact
+
+
+def remove_contact(*, user: User, channel: str, ip_address: str | None = None) -> int:
+    """Remove the user's verified mobile number or e-mail address: no alert goes there any more, the
+    channel is taken off every watch (a watch left with no channel is deleted), the previous destination
+    is told, and the removal is audited with the session's address. Returns how many watches changed.
+
+    Raises WatchError when there is nothing verified on the channel.
+    """
+    if channel not in Channel.values:
+        raise WatchError(_("Okänt sätt att få aviseringar."))
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()  # one contact change at a time per user
+        contact = VerifiedContact.objects.select_for_update().filter(user=user, channel=channel).first()
+        if contact is None:
+            raise WatchError(
+                _("Du har inget verifierat mobilnummer att ta bort.")
+                if channel == Channel.SMS
+                else _("Du har ingen verifierad e-postadress att ta bort.")
+            )
+        previous = contact.destination
+        contact.delete()
+        field, flag, other_flag = (
+            ("mobile_number", "by_sms", "by_email") if channel == Channel.SMS else ("email", "by_email", "by_sms")
+        )
+        setattr(user, field, "")
+        user.save(update_fields=[field])
+        ContactVerification.objects.filter(user=user, channel=channel, used_at__isnull=True).update(
+            used_at=timezone.now()
+        )
+        watches = Watch.objects.filter(user=user, **{flag: True})
+        # The check constraint wants a channel on every watch: one left without any is deleted.
+        removed, _by_model = watches.filter(**{other_flag: False}).delete()
+        changed = watches.update(**{flag: False})
+        told = _tell_of_contact_change(
+            user=user, channel=channel, kind="removed", previous=previous, now=timezone.now()
+        )
+        record(
+            action="contact.removed",
+            actor=user,
+            company=None,
+            before={"channel": channel},
+            after={"channel": channel, "watches_removed": removed, "watches_changed": changed, "notice_to": told},
+            ip_address=ip_address,
+        )
+    return removed + changed
+
+
+def _tell_of_contact_change(*, user: User, channel: str, kind: str, previous: str | None, now) -> list[str]:
+    """Tell the user, at the destination they had before, that their contact detail on ``channel`` was
+    ``kind`` ("added", "changed", "removed") at ``now``; the new destination is never in the text. With no
+    previous destination (added), or one the bank may not send to, the other channel's verified one is
+    told instead. Sent as a delivery of its own purpose through the normal send path. Returns the channels
+    told (for the audit log)."""
+    targets = []
+    if previous and not is_suspended(channel=channel, destination=previous):
+        targets.append((channel, previous))
+    else:
+        other = Channel.EMAIL if channel == Channel.SMS else Channel.SMS
+        if (destination := verified_destination(user=user, channel=other)) and not is_suspended(
+            channel=other, destination=destination
+        ):
+            targets.append((other, destination))
+    for to_channel, destination in targets:
+        with translation.override(user.alert_language):
+            local = timezone.localtime(now)
+            when = _("%(date)s kl. %(time)s") % {
+                "date": formats.date_format(local, "j F Y"),
+                "time": local.strftime("%H:%M"),
+            }
+            context = {"what": channel, "kind": kind, "when": when}
+            subject = _("Ändrad kontaktuppgift")
+            if to_channel == Channel.SMS:
+                body = render_sms("contact_changed", context)
+            else:
+                body = render_to_string("subscriptions/email/contact_changed.txt", context)
+                subject = _("Dina kontaktuppgifter för Bevaka ärenden har ändrats")
+        queue_delivery(
+            channel=to_channel,
+            destination=destination,
+            purpose=Purpose.CONTACT_CHANGE,
+            subject=subject,
+            body=body,
+            user=user,
+        )
+    return [to_channel for to_channel, _destination in targets]

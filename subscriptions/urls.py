@@ -9,5 +9,6 @@ urlpatterns = [
     path(f"{base}andra/", views.edit_watches, name="edit-watches"),
     path(f"{base}kontaktuppgift/", views.change_contact, name="change-contact"),
     path(f"{base}kontaktuppgift/kod/", views.confirm_contact, name="confirm-contact"),
+    path(f"{base}kontaktuppgift/ta-bort/", views.remove_contact, name="remove-contact"),
     path(f"{base}sprak/", views.alert_language, name="alert-language"),
 ]

@@ -17,7 +17,7 @@ from companies.views import company_context
 from notifications.models import Channel
 
 from . import selectors, services
-from .forms import AlertLanguageForm, CodeForm, ContactForm, WatchForm
+from .forms import AlertLanguageForm, CodeForm, ContactForm, RemoveContactForm, WatchForm
 
 
 def _page_context(request: HttpRequest, membership: Membership, **extra) -> dict:
@@ -141,6 +141,30 @@ def confirm_contact(request: HttpRequest, company_id: int) -> HttpResponse:
             messages.success(request, _("Uppgiften är verifierad. Nu kan du välja att få aviseringar dit."))
     else:
         messages.error(request, _("Skriv in koden du fick."))
+    return redirect("my-watches", company_id=company_id)
+
+
+@login_required
+@require_POST
+def remove_contact(request: HttpRequest, company_id: int) -> HttpResponse:
+    """Ta bort: the verified mobile number or e-mail address goes; the previous destination is told."""
+    access_service(user=request.user, company_id=company_id)
+    form = RemoveContactForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Välj vilken uppgift som ska tas bort."))
+        return redirect("my-watches", company_id=company_id)
+    channel = form.cleaned_data["channel"]
+    try:
+        services.remove_contact(user=request.user, channel=channel, ip_address=client_ip(request))
+    except services.WatchError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request,
+            _("Mobilnumret är borttaget. Du får inga aviseringar med sms.")
+            if channel == Channel.SMS
+            else _("E-postadressen är borttagen. Du får inga aviseringar med e-post."),
+        )
     return redirect("my-watches", company_id=company_id)
 
 

@@ -112,6 +112,9 @@ def customer_pages(demo, *, language: str = "sv") -> Iterator[SitePage]:
         )
     yield SitePage("my watches with history", demo.bertil, reverse("my-watches", args=[company]))
     yield SitePage("edit my watches", demo.bertil, reverse("edit-watches", args=[company]))
+    # Issue 23: the coverage with some types watched and one not, and the delivery ledger with counts.
+    yield SitePage("permissions, coverage and ledger link", demo.anna, reverse("permissions", args=[company]))
+    yield SitePage("delivery ledger", demo.anna, reverse("delivery-ledger", args=[company]))
 
     # Eva signs jointly (i förening): her signed change waits for Fredrik, another joint signatory.
     proposal = agreements.propose_change(company=demo.exempelbolaget, signer=demo.eva, case_type_codes=["e_invoice"])

@@ -54,6 +54,16 @@ def _grow(demo, *, users: int, history: int) -> None:
         agreement_services.grant_case_watch_permission(
             company=demo.exempelbolaget, admin=demo.anna, user_id=membership.user_id
         )
+    alerts_sent(demo, count=history, days=90)
+    for codes in (ALL[:2], ALL):
+        _signed(
+            demo,
+            agreement_services.propose_change(company=demo.exempelbolaget, signer=demo.anna, case_type_codes=codes),
+        )
+
+
+def alerts_sent(demo, *, count: int, days: int) -> None:
+    """``count`` alerts sent to Bertil, spread over the last ``days`` days."""
     now = timezone.now()
     Delivery.objects.bulk_create(
         Delivery(
@@ -65,22 +75,19 @@ def _grow(demo, *, users: int, history: int) -> None:
             subject="Avvisad betalning",
             body="x",
             status=DeliveryStatus.DELIVERED,
-            sent_at=now - datetime.timedelta(days=n % 90),
-            created_at=now - datetime.timedelta(days=n % 90),
+            sent_at=now - datetime.timedelta(days=n % days),
+            created_at=now - datetime.timedelta(days=n % days),
         )
-        for n in range(history)
+        for n in range(count)
     )
-    for codes in (ALL[:2], ALL):
-        _signed(
-            demo,
-            agreement_services.propose_change(company=demo.exempelbolaget, signer=demo.anna, case_type_codes=codes),
-        )
 
 
 PAGES = [
     ("service", "bertil"),  # Bevaka ärenden
+    ("service", "anna"),  # Bevaka ärenden as a signatory: with the coverage (issue 23)
     ("my-watches", "bertil"),  # Mina bevakningar
-    ("permissions", "anna"),  # Administrera behörigheter
+    ("permissions", "anna"),  # Administrera behörigheter (with the coverage, issue 23)
+    ("delivery-ledger", "anna"),  # Utskick per användare (issue 23)
 ]
 
 

@@ -34,7 +34,7 @@ UPDATE notifications_delivery SET filed_at = COALESCE(
 class Migration(migrations.Migration):
     dependencies = [
         ("events", "0002_fanout_decision"),
-        ("notifications", "0006_delivery_no_redundant_indexes"),
+        ("notifications", "0007_i23b_contact_change_purpose"),
     ]
 
     operations = [

@@ -129,3 +129,29 @@ def test_the_focused_element_has_a_visible_focus_indicator(page, demo):
     has_outline = style["style"] != "none" and style["width"] not in {"0px", ""}
     assert has_outline or style["shadow"] != "none", style
     assert page.evaluate("document.activeElement.matches(':focus-visible')")
+
+
+def test_a_permission_administrator_reaches_and_exports_the_delivery_ledger_with_the_keyboard_alone(page, demo):
+    connect(demo, ["e_invoice"])
+    page.login(demo.anna)
+    page.goto(reverse("permissions", args=[demo.exempelbolaget.pk]))
+    tab_to(page, "Utskick per användare de senaste 90 dagarna")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/administrera-behorigheter/utskick/")
+    tab_to(page, "Exportera alla användare som CSV-fil")
+    with page.expect_download() as download:
+        page.keyboard.press("Enter")
+    assert download.value.suggested_filename.startswith(f"bevaka-utskick-{demo.exempelbolaget.org_number}-")
+
+
+def test_a_user_removes_the_mobile_number_with_the_keyboard_alone(page, demo):
+    connect(demo, ["e_invoice"])
+    VerifiedContact.objects.create(
+        user=demo.bertil, channel="sms", destination="+46701740698", verified_at=demo.bertil.date_joined
+    )
+    page.login(demo.bertil)
+    page.goto(reverse("my-watches", args=[demo.exempelbolaget.pk]))
+    tab_to(page, "Ta bort mobilnumret")
+    page.keyboard.press("Enter")
+    page.get_by_text("Mobilnumret är borttaget.").wait_for()
+    assert not VerifiedContact.objects.filter(user=demo.bertil, channel="sms").exists()

@@ -9,7 +9,7 @@ from tests.factories import AgreementFactory
 
 pytestmark = pytest.mark.django_db
 
-COMPANY_PAGES = ["company-home", "service", "my-watches", "permissions"]
+COMPANY_PAGES = ["company-home", "service", "my-watches", "permissions", "delivery-ledger", "delivery-ledger-csv"]
 
 
 def test_a_user_with_one_company_goes_straight_to_it(client, demo):

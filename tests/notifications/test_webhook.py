@@ -141,4 +141,5 @@ def test_the_provider_id_index_leaves_out_rows_without_one(delivery):
         Delivery(channel="sms", destination="+46701234567", purpose="alert", body="x") for _ in range(200)
     )
     plan = Delivery.objects.filter(pk=delivery.pk, channel="sms", provider_id="").explain()
-    assert "notifications_delivery_pkey" in plan and "delivery_provider_id_idx" not in plan
+    # Each monthly partition (PostgreSQL, issue 22) has its own copy of both, named after the partition.
+    assert "_pkey" in plan and "provider_id_idx" not in plan, plan

@@ -17,7 +17,7 @@ from events.validation import clean_events
 from notifications.models import Delivery, SuspendedDestination
 from tests.events.conftest import event
 from tests.factories import UserFactory
-from tests.test_page_query_counts import PAGES, _connected, _queries
+from tests.test_page_query_counts import PAGES, _connected, _queries, alerts_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -174,24 +174,8 @@ def test_the_page_costs_the_same_queries_with_one_month_and_with_three_months_of
     partitions.ensure_partitions(now=timezone.now(), months_ahead=1, months_back=4)
     _connected(demo)
 
-    def history(days: int):
-        now = timezone.now()
-        Delivery.objects.bulk_create(
-            Delivery(
-                user=demo.bertil,
-                company=demo.exempelbolaget,
-                channel="sms",
-                destination=demo.bertil.mobile_number,
-                purpose="alert",
-                body="x",
-                status="delivered",
-                created_at=now - datetime.timedelta(days=n % days),
-            )
-            for n in range(40)
-        )
-
-    history(30)
+    alerts_sent(demo, count=40, days=30)
     one_month = _queries(client, demo, page, person)
-    history(90)
+    alerts_sent(demo, count=40, days=90)
     three_months = _queries(client, demo, page, person)
     assert one_month == three_months

@@ -62,7 +62,10 @@ RULES: dict[str, Rule] = {
     "change-contact": Rule(NOT_TAKEN, "access"),
     "confirm-contact": Rule(NOT_TAKEN, "access"),
     "alert-language": Rule(NOT_TAKEN, "access"),
+    "remove-contact": Rule(NOT_TAKEN, "access"),  # issue 23
     "permissions": Rule("permission_admin", "permission_admin"),
+    "delivery-ledger": Rule("permission_admin", NOT_TAKEN),  # issue 23: counts per user, administrators only
+    "delivery-ledger-csv": Rule("permission_admin", NOT_TAKEN),
     "agreements:connect": Rule(NOT_TAKEN, "signatory"),
     "agreements:change": Rule("member", "signatory"),  # the page says who may change it
     "agreements:sign": Rule("signatory", "signatory"),
