@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install lock run test lint format services check messages screenshots chaos bench bench-quick restore-drill
+.PHONY: install lock run test lint format services check messages screenshots chaos bench bench-quick bench-scale restore-drill
 
 ## The lock files (uv pip compile --generate-hashes; docs/OPERATIONS.md says why uv): requirements/base.txt is
 ## what production runs (the Dockerfile), requirements/dev.txt adds the development and test tools, pinned to
@@ -94,3 +94,11 @@ bench: install
 bench-quick: install
 	bash scripts/ensure-services.sh
 	$(BIN)/python -m bench.run --size quick
+
+## make bench-scale: a synthetic bank (100,000 users in 20,000 companies, 90 days, > 10 million deliveries)
+## COPYed into a database of its own (bevaka_scale_<pid>, dropped at the end), then the pages, the admin,
+## the relays, a fan-out, many events, VACUUM and retention measured on it; var/bench/scale.json
+## (bench/scale.py, docs/PERFORMANCE.md "At bank scale"). About 30 minutes; SCALE_ARGS="--size quick" in seconds.
+bench-scale: install
+	bash scripts/ensure-services.sh
+	$(BIN)/python -m bench.scale $(SCALE_ARGS)
