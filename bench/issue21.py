@@ -247,8 +247,8 @@ def head_of_line(stack, sizes, world: World, monitor) -> dict:
         started = time.time()
         mixed = _post_burst(stack, world, world.burst, "sms-stalled")
         # Bounded: SMS that a stalled lane holds may never come within the burst; then the rate is what
-        # was sent in the window (at most five times the SMS-only burst's time, at least 30 s).
-        window = max(30.0, 5 * alone_seconds)
+        # was sent in the window (three times the SMS-only burst's time, at least 20 s).
+        window = max(20.0, 3 * alone_seconds)
         with contextlib.suppress(TimeoutError):
             wait_until(
                 lambda: (
