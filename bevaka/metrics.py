@@ -192,8 +192,9 @@ def _histograms(redis) -> Iterable[HistogramMetricFamily]:
 
 
 def celery_queue_names() -> list[str]:
-    """The queues workers read: the default one and any a route names."""
+    """The queues workers read: the lanes (CELERY_TASK_QUEUES), the default one and any a route names."""
     names = {getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")}
+    names.update(queue.name for queue in getattr(settings, "CELERY_TASK_QUEUES", None) or [])
     for route in (getattr(settings, "CELERY_TASK_ROUTES", None) or {}).values():
         if isinstance(route, dict) and route.get("queue"):
             names.add(route["queue"])

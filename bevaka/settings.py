@@ -337,6 +337,10 @@ EVENTS_SOURCE_CACHE_SECONDS = env.float("EVENTS_SOURCE_CACHE_SECONDS", default=5
 # An event not fanned out this long after its fan-out was published is published again (lost task).
 EVENTS_FANOUT_LEASE_SECONDS = env.float("EVENTS_FANOUT_LEASE_SECONDS", default=60.0)
 EVENTS_FANOUT_RELAY_INTERVAL = env.float("EVENTS_FANOUT_RELAY_INTERVAL", default=15.0)
+# Single events are fanned out together by one task, up to this many a transaction (events/coalesce.py; at
+# most 32, the largest batch the fan-out's statements are compiled for); a pending one is remembered this long.
+EVENTS_COALESCE_BOUND = min(env.int("EVENTS_COALESCE_BOUND", default=32), 32)
+EVENTS_COALESCE_FLAG_SECONDS = env.float("EVENTS_COALESCE_FLAG_SECONDS", default=2.0)
 # Where `manage.py simulate_events` sends its signed events.
 EVENTS_API_URL = env.str("EVENTS_API_URL", default="http://127.0.0.1:8000")
 CELERY_BEAT_SCHEDULE["events-fanout-relay"] = {
@@ -409,17 +413,11 @@ LOGGING.setdefault("loggers", {}).update({"httpx": {"level": "WARNING"}, "httpco
 # --- Benchmarks (issue 8) --------------------------------------------------------------------------------
 # A batch of events is fanned out by tasks of this many events each (their sends published together).
 EVENTS_FANOUT_BATCH_SIZE = env.int("EVENTS_FANOUT_BATCH_SIZE", default=20)
-# Sends have their own queue, which every worker also consumes (kombu takes from its queues in turn):
-# a batch of events queues its fan-outs first, and their sends must not wait behind all of them
-# (the many-events scenario of `make bench` sent nothing until the last fan-out had run).
-from kombu import Queue  # noqa: E402
+# The queues: a lane per purpose and channel (notifications/lanes.py), on Redis read in priority order.
+from bevaka.settings_queues import *  # noqa: E402, F403
 
-CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = [Queue("celery"), Queue("send")]
-CELERY_TASK_ROUTES = {
-    "notifications.send_batch": {"queue": "send"},
-    "notifications.send_delivery": {"queue": "send"},
-}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS["queue_order_strategy"] = "priority"
 # The token bucket's burst, in seconds of the rate (notifications/ratelimit.py).
 NOTIFICATIONS_RATE_LIMIT_BURST_SECONDS = env.float("NOTIFICATIONS_RATE_LIMIT_BURST_SECONDS", default=0.2)
 # A batch checks its alerts once (rule 6) before their rate-limit tokens; an alert whose token took longer than

@@ -92,7 +92,8 @@ def _by_language_and_channel(part: str, output_field):
 
 def _insert_statement() -> tuple[str, list]:
     """INSERT INTO delivery (…) SELECT … FROM the recipients who have no alert of this event yet RETURNING
-    id, built with the ORM: its SQL, and its parameters with a ``Parameter`` where a run's value goes.
+    id, channel and event, built with the ORM: its SQL, and its parameters with a ``Parameter`` where a
+    run's value goes.
 
     The recipients who already have one are left out by the SELECT (an anti-join on the event's rows, of
     which there are none but after an inconsistency), not by ``ON CONFLICT DO NOTHING``: its speculative
@@ -143,7 +144,8 @@ def _insert_statement() -> tuple[str, list]:
     quote = connection.ops.quote_name
     target = ", ".join(quote(alias.removeprefix("col_")) for alias in emitted)
     table = quote(Delivery._meta.db_table)
-    return f"INSERT INTO {table} ({target}) {select_sql} RETURNING {quote('id')}", list(params)
+    returning = ", ".join(quote(column) for column in ("id", "channel", "event_id"))
+    return f"INSERT INTO {table} ({target}) {select_sql} RETURNING {returning}", list(params)
 
 
 # Building and compiling that statement with the ORM costs more CPU than PostgreSQL spends running it for
@@ -158,24 +160,47 @@ def _bind(params: Sequence, values: dict[str, object]) -> list:
     return [values[param.name] if isinstance(param, Parameter) else param for param in params]
 
 
-def _insert_deliveries(event: Event, now: datetime.datetime) -> list[int]:
-    """Insert the event's deliveries in one statement, whatever the number of recipients; a second run
-    inserts nothing. Returns the new ids."""
+def _insert_sql(size: int) -> tuple[str, list]:
+    """The deliveries' INSERT for ``size`` events: the one event's SELECT ``size`` times, joined by UNION
+    ALL (without parentheses, which SQLite refuses around a compound's parts), each with its own run's
+    parameters. Only the compiled strings are joined: no ORM work per size."""
     if connection.vendor not in _statements:
         _statements[connection.vendor] = _insert_statement()
-    sql, params = _statements[connection.vendor]
-    values = {
-        "event_id": event.pk,
-        "company_id": event.company_id,
-        "case_type_id": event.case_type_id,
-        # As the backend stores a datetime (SQLite: naive UTC text), as the ORM would have adapted it.
-        "now": connection.ops.adapt_datetimefield_value(now),
-    }
-    for (language, channel), texts in alert_texts(event).items():
-        values.update({f"{language}:{channel}:{part}": text for part, text in texts.items()})
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _bind(params, values))
-        return [row[0] for row in cursor.fetchall()]
+    key = f"{connection.vendor}:{size}"
+    if key not in _statements:
+        sql, params = _statements[connection.vendor]
+        head, select = sql.split(" SELECT ", 1)
+        select, returning = select.rsplit(" RETURNING ", 1)
+        _statements[key] = (f"{head} {' UNION ALL '.join(['SELECT ' + select] * size)} RETURNING {returning}", params)
+    return _statements[key]
+
+
+def _insert_deliveries(events: Sequence[Event], now: datetime.datetime) -> dict[int, list[tuple[int, str]]]:
+    """Insert these events' deliveries, whatever the number of recipients, in one statement for up to
+    ``_DECISION_BATCH`` events (the same query count for one event as for 32); a second run inserts
+    nothing. Returns each event's new delivery ids, each with its channel (the lane it is sent from)."""
+    created: dict[int, list[tuple[int, str]]] = {event.pk: [] for event in events}
+    # As the backend stores a datetime (SQLite: naive UTC text), as the ORM would have adapted it.
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    for start in range(0, len(events), _DECISION_BATCH):
+        chunk = events[start : start + _DECISION_BATCH]
+        sql, params = _insert_sql(len(chunk))
+        bound = []
+        for event in chunk:
+            values = {
+                "event_id": event.pk,
+                "company_id": event.company_id,
+                "case_type_id": event.case_type_id,
+                "now": stamp,
+            }
+            for (language, channel), texts in alert_texts(event).items():
+                values.update({f"{language}:{channel}:{part}": text for part, text in texts.items()})
+            bound += _bind(params, values)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, bound)
+            for pk, channel, event_id in cursor.fetchall():
+                created[event_id].append((pk, channel))
+    return created
 
 
 def _decision_statement(size: int) -> tuple[str, list]:
@@ -264,23 +289,30 @@ def fan_out_events(*, event_ids: list[int]) -> list[int]:
             .filter(pk__in=event_ids, fanned_out_at__isnull=True)
             .order_by("pk")
         )
-        if not events:
-            return []
-        now = timezone.now()
-        created = {event.pk: _insert_deliveries(event, now) for event in events}
-        _record_decisions(list(created))
-        Event.objects.filter(pk__in=list(created)).update(
-            fanned_out_at=now,
-            recipient_count=Case(
-                *[When(pk=pk, then=Value(len(ids))) for pk, ids in created.items()], output_field=IntegerField()
-            ),
-        )
-        delivery_ids = [delivery_id for ids in created.values() for delivery_id in ids]
-        if delivery_ids:
-            transaction.on_commit(lambda: publish_sends(delivery_ids))
-    log.info("%d events fanned out to %d deliveries", len(events), len(delivery_ids))
+        return fan_out_locked(events)
+
+
+def fan_out_locked(events: Sequence[Event]) -> list[int]:
+    """Fan out these events, locked by the caller's transaction (with their company and case type): one
+    INSERT of the deliveries and one of the decisions per ``_DECISION_BATCH`` events, one UPDATE marking
+    them fanned out, and their sends published after the commit. Returns the new delivery ids."""
+    if not events:
+        return []
+    now = timezone.now()
+    created = _insert_deliveries(events, now)
+    _record_decisions(list(created))
+    Event.objects.filter(pk__in=list(created)).update(
+        fanned_out_at=now,
+        recipient_count=Case(
+            *[When(pk=pk, then=Value(len(rows))) for pk, rows in created.items()], output_field=IntegerField()
+        ),
+    )
+    sends = [(pk, Purpose.ALERT, channel) for rows in created.values() for pk, channel in rows]
+    if sends:
+        transaction.on_commit(lambda: publish_sends(sends))
+    log.info("%d events fanned out to %d deliveries", len(events), len(sends))
     observe_many("bevaka_fanout_latency_seconds", [((now - e.received_at).total_seconds(), {}) for e in events])
-    return delivery_ids
+    return [pk for pk, _purpose, _channel in sends]
 
 
 def relay_unfanned_events(*, limit: int = 500) -> list[int]:

@@ -98,15 +98,16 @@ class Recorded:
 
 
 def _publish_fan_out(event_ids: list[int]) -> None:
-    """Publish the fan-out of the new events: one task for one event, tasks of EVENTS_FANOUT_BATCH_SIZE
-    events for a batch (a task per event was the many-events bottleneck, docs/PERFORMANCE.md). A lost
-    publish is found again by the fan-out relay."""
-    from . import tasks
+    """Publish the fan-out of the new events: a coalesced fan-out for one event (``coalesce.request``: one
+    task for the events that arrive while another runs), tasks of EVENTS_FANOUT_BATCH_SIZE events for a
+    batch (a task per event was the many-events bottleneck, docs/PERFORMANCE.md). A lost publish is found
+    again by the fan-out relay."""
+    from . import coalesce, tasks
 
+    if len(event_ids) == 1:
+        coalesce.request()
+        return
     try:
-        if len(event_ids) == 1:
-            tasks.fan_out.delay(event_id=event_ids[0])
-            return
         size = settings.EVENTS_FANOUT_BATCH_SIZE
         # One producer and one Redis pipeline for all of a batch's tasks (kombu's Producer.batch): a publish
         # of its own made a Redis client and a round trip per task, most of a 1,000-event request's time.

@@ -3,7 +3,7 @@ and the relay finds an event whose task was lost altogether."""
 
 from celery import shared_task
 
-from . import fanout, retention
+from . import coalesce, fanout, retention
 
 _TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
 
@@ -18,6 +18,13 @@ def fan_out(*, event_id: int) -> int:
 def fan_out_batch(*, event_ids: list[int]) -> int:
     """``fan_out`` for several events, their sends published together. Returns how many deliveries."""
     return len(fanout.fan_out_events(event_ids=event_ids))
+
+
+@shared_task(name="events.fan_out_pending", **_TASK_OPTIONS)
+def fan_out_pending() -> int:
+    """The coalesced fan-out of single events (``coalesce``): every unfanned event, a bounded batch at a
+    time. Returns how many deliveries."""
+    return len(coalesce.fan_out_pending())
 
 
 @shared_task(name="events.relay_unfanned_events", **_TASK_OPTIONS)

@@ -3,7 +3,7 @@ pipeline, a chaos or benchmark run.
 
     with ProcessGroup(env=env) as group:
         twilio = group.fake_twilio(wait=False)
-        worker = group.worker(name="send", queues=["send"], wait=False)
+        worker = group.worker(name="sms", queues=["sms"], wait=False)
         group.wait_ready()          # side by side: the slowest start, not the sum of them
         ...                         # everything stops here, newest first, also on an exception
 """

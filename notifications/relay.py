@@ -69,11 +69,11 @@ def relay_due_deliveries(*, limit: int | None = None) -> list[int]:
             .filter(status=DeliveryStatus.QUEUED, next_attempt_at__lte=now)
             .filter(Q(relayed_at__isnull=True) | Q(relayed_at__lt=lease))
             .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[:limit]
+            .values_list("pk", "purpose", "channel")[:limit]
         )
         if due:
-            Delivery.objects.filter(pk__in=due).update(relayed_at=now)
+            Delivery.objects.filter(pk__in=[pk for pk, _purpose, _channel in due]).update(relayed_at=now)
             transaction.on_commit(lambda: publish_sends(due))
     if overdue or due:
         log.info("relay: %d overdue sends requeued or failed, %d deliveries published", len(overdue), len(due))
-    return due
+    return [pk for pk, _purpose, _channel in due]

@@ -28,6 +28,7 @@ from bevaka import metrics
 
 from . import purposes
 from .channels import AMBIGUOUS, PERMANENT, ChannelError, get_channel
+from .lanes import CODES, lane_of
 from .models import Delivery, DeliveryStatus
 from .outcomes import Accepted, Stop, cancel, record_failure, record_sent, retry_later
 from .ratelimit import RateLimited, acquire
@@ -185,7 +186,7 @@ def _provider_send(delivery: Delivery, checked_at: float) -> Accepted | Exceptio
     here, so a revocation committed during the wait still stops it (PRODUCT.md rule 6: as close to the
     provider request as we can put it). Otherwise no database here: the batch writes every outcome."""
     try:
-        acquire(delivery.channel)
+        acquire(delivery.channel, code=lane_of(delivery.purpose, delivery.channel) == CODES)
     except RateLimited as error:
         return error
     except Exception as error:

@@ -109,7 +109,7 @@ def queue_delivery(
         log.info("delivery %s to %s cancelled: destination suspended", delivery.pk, delivery.masked_destination)
         return delivery
     delivery.save()
-    transaction.on_commit(lambda: publish_sends([delivery.pk]))
+    transaction.on_commit(lambda: publish_sends([(delivery.pk, delivery.purpose, delivery.channel)]))
     return delivery
 
 
@@ -122,7 +122,8 @@ def retry_deliveries(*, delivery_ids: Iterable[int]) -> int:
     now = timezone.now()
     failed = list(Delivery.objects.select_for_update().filter(pk__in=list(delivery_ids), status=DeliveryStatus.FAILED))
     suspended = suspensions_of({(d.channel, d.destination) for d in failed})
-    ids = [d.pk for d in failed if (d.channel, d.destination) not in suspended]
+    retried = [(d.pk, d.purpose, d.channel) for d in failed if (d.channel, d.destination) not in suspended]
+    ids = [pk for pk, _purpose, _channel in retried]
     count = Delivery.objects.filter(pk__in=ids).update(
         status=DeliveryStatus.QUEUED,
         attempts=0,
@@ -132,5 +133,5 @@ def retry_deliveries(*, delivery_ids: Iterable[int]) -> int:
         updated_at=now,
     )
     if ids:
-        transaction.on_commit(lambda: publish_sends(ids))
+        transaction.on_commit(lambda: publish_sends(retried))
     return count

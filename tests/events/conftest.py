@@ -254,9 +254,17 @@ def world(demo):
 
 @pytest.fixture
 def published_fan_outs(monkeypatch):
-    """Fan-out tasks published after commit, captured instead of sent (test_pipeline sends them)."""
-    from events import tasks
+    """Fan-out tasks published after commit, captured instead of sent (test_pipeline sends them): a single
+    event's coalesced fan-out as "pending" (events/coalesce.py; none is pending at the start)."""
+    from django.conf import settings
 
-    published: list[dict] = []
+    from events import tasks
+    from events.coalesce import FLAG
+    from notifications.ratelimit import redis_connection
+
+    if settings.REDIS_URL:
+        redis_connection().delete(FLAG)
+    published: list = []
     monkeypatch.setattr(tasks.fan_out, "delay", lambda **kw: published.append(kw))
+    monkeypatch.setattr(tasks.fan_out_pending, "delay", lambda **kw: published.append("pending"))
     return published

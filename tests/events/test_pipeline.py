@@ -4,6 +4,7 @@ and through Django's SMTP backend to the SMTP sink; beat's relays recover what w
 
 Few tests, each covering a table of cases: every process start costs seconds."""
 
+import json
 import os
 import signal
 import time
@@ -201,3 +202,43 @@ def test_a_worker_killed_mid_fan_out_of_1000_recipients_loses_nothing_and_a_new_
     record_property("in_flight_at_kill", in_flight)
     record_property("accepted_twice", doubled)
     print(f"\nSIGKILL: {done_at_kill} sent before, {in_flight} in flight, {doubled} accepted twice by a provider")
+
+
+def test_a_worker_killed_between_accept_and_the_coalesced_fan_out_loses_no_event(
+    live, client, demo, source, fake_twilio, smtp_sink, settings
+):
+    """The worker dies (SIGKILL) as single events come in: their one coalesced fan-out task is lost with it,
+    and the events after the first find that fan-out pending and publish none. The relay fans them all out."""
+    from bevaka.celery import app
+    from events.coalesce import FLAG
+    from notifications.ratelimit import redis_connection
+
+    build_world(demo)
+    settings.EVENTS_COALESCE_FLAG_SECONDS = 600  # the lost task's flag outlives the test: only the relay is left
+    redis = redis_connection()
+    redis.delete(FLAG)
+    worker = live.worker
+    for child in _pool_children(worker.process.pid):
+        os.kill(child, signal.SIGKILL)
+    os.killpg(worker.process.pid, signal.SIGKILL)
+    worker.process.wait(10)
+    for n in range(3):
+        assert source.post(client, "/api/v1/events", event(f"lost-{n}")).status_code == 202
+    waiting = [json.loads(raw)["headers"]["task"] for raw in redis.lrange("celery", 0, -1)]
+    assert waiting.count("events.fan_out_pending") == 1, waiting  # one for the three: the rest found it pending
+    assert redis.exists(FLAG)
+    app.control.purge()  # the task is lost with the worker
+    for n in range(3, 5):  # and the events after it find it pending: they publish nothing
+        assert source.post(client, "/api/v1/events", event(f"lost-{n}")).status_code == 202
+    assert [json.loads(raw)["headers"]["task"] for raw in redis.lrange("celery", 0, -1)].count(
+        "events.fan_out_pending"
+    ) == 0
+
+    live.start_worker()
+    events = Event.objects.filter(external_id__startswith="lost-")
+    wait_for(lambda: events.filter(fanned_out_at__isnull=False).count() == 5, 30, message="5 fanned out by the relay")
+    deliveries = Delivery.objects.filter(event__in=events)
+    wait_final(deliveries)
+    assert deliveries.count() == 5 * len([p for p, channels, _ in EXPECTED_E_INVOICE for _c in channels])
+    assert set(deliveries.values_list("status", flat=True)) <= {DeliveryStatus.SENT, DeliveryStatus.DELIVERED}
+    redis.delete(FLAG)  # the next tests' single events publish their own fan-out again

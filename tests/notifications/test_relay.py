@@ -21,7 +21,7 @@ def make(**fields) -> Delivery:
 def no_publish(monkeypatch):
     """Record what the relay would publish instead of publishing (the pipeline tests publish for real)."""
     published: list[int] = []
-    monkeypatch.setattr(relay, "publish_sends", lambda ids: published.extend(ids))
+    monkeypatch.setattr(relay, "publish_sends", lambda sends: published.extend(pk for pk, _p, _c in sends))
     return published
 
 

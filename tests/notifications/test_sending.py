@@ -270,13 +270,15 @@ def test_an_unreachable_smtp_server_is_transient(send_settings):
 def test_queue_delivery_publishes_its_send_task_only_after_commit(send_settings, django_capture_on_commit_callbacks):
     from unittest import mock
 
-    with mock.patch("notifications.tasks.send_batch.delay") as delay:
+    with mock.patch("notifications.tasks.send_batch.apply_async") as publish:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             delivery = queue_sms()
-        delay.assert_not_called()
+        publish.assert_not_called()
         for callback in callbacks:
             callback()
-    delay.assert_called_once_with(delivery_ids=[delivery.pk])
+    publish.assert_called_once()
+    assert publish.call_args.kwargs["kwargs"] == {"delivery_ids": [delivery.pk]}
+    assert publish.call_args.kwargs["queue"] == "sms"
 
 
 def test_queue_delivery_refuses_an_unknown_channel():

@@ -13,6 +13,8 @@ from harness import BASE_DIR
 
 REQUIRED = {"SECRET_KEY": "dummy-secret", "POSTGRES_PASSWORD": "dummy-password", "TWILIO_AUTH_TOKEN": "dummy-token"}
 
+SENDERS = {"send-codes": "codes", "send-sms": "sms", "send-email": "email"}
+
 
 def compose(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     assert shutil.which("docker-compose"), (
@@ -57,7 +59,7 @@ def test_secrets_come_from_files_made_by_make_secrets_never_from_plain_environme
         path = Path(secret["file"])
         assert path.parent == folder and path.exists(), name
         assert path.stat().st_size > 1 or name == "email_host_password", name  # mailpit needs no password
-    for name in ("web", "webhooks", "worker", "sender", "beat", "migrate", "twilio"):
+    for name in ("web", "webhooks", "worker", *SENDERS, "beat", "migrate", "twilio"):
         environment = config["services"][name]["environment"]
         plain = {"SECRET_KEY", "TWILIO_AUTH_TOKEN", "METRICS_TOKEN", "SIGNING_TOKEN_KEY", "EMAIL_HOST_PASSWORD"}
         assert plain & set(environment) == set(), name
@@ -102,18 +104,24 @@ def test_the_worker_can_be_scaled_it_has_no_container_name_and_no_host_port():
     assert worker["command"][-1].startswith("exec celery -A bevaka worker")
 
 
-def test_a_worker_per_queue_together_consume_every_queue():
-    # Fan-outs must not wait behind sends that hold a process while the provider answers (PERFORMANCE.md).
+def test_a_worker_per_lane_together_consume_every_queue_with_the_lanes_processes():
+    # Fan-outs must not wait behind sends that hold a process while the provider answers, a code not behind
+    # a burst of alerts, SMS not behind a stalled SMTP server (PERFORMANCE.md, ARCHITECTURE.md "Queues").
     from django.conf import settings
 
+    from notifications.lanes import LANES
+
     services = resolved()["services"]
-    consumed = {}
-    for name in ("worker", "sender"):
+    consumed, processes = {}, {}
+    for name in ("worker", *SENDERS):
         command = services[name]["command"][-1].split()
         consumed[name] = command[command.index("--queues") + 1]
+        processes[consumed[name]] = int(services[name]["environment"]["WORKER_CONCURRENCY"])
         assert "container_name" not in services[name] and "ports" not in services[name]
-    assert consumed == {"worker": "celery", "sender": "send"}
-    assert set(consumed.values()) == {queue.name for queue in settings.CELERY_TASK_QUEUES}
+    assert consumed == {"worker": "celery", **SENDERS}
+    assert set(consumed.values()) == {queue.name for queue in settings.CELERY_TASK_QUEUES} == set(LANES)
+    assert processes == {name: lane.processes for name, lane in LANES.items()}
+    assert "sender" not in services and "send" not in LANES  # the old one queue for every send is gone
 
 
 def test_status_callbacks_go_to_web_workers_of_their_own():
@@ -125,18 +133,16 @@ def test_status_callbacks_go_to_web_workers_of_their_own():
     assert webhooks["environment"]["PUBLIC_BASE_URL"] == "http://webhooks:8000"
     assert webhooks["environment"]["DJANGO_SETTINGS_MODULE"] == "bevaka.settings_webhooks"
     assert "DJANGO_SETTINGS_MODULE" not in services["web"]["environment"]
-    assert services["sender"]["environment"]["PUBLIC_BASE_URL"] == "http://webhooks:8000"
+    for sender in SENDERS:
+        assert services[sender]["environment"]["PUBLIC_BASE_URL"] == "http://webhooks:8000"
 
 
 def test_on_a_shared_host_the_web_comes_before_the_workers():
     # On two shared cores the batch API accepted a third fewer events/s while the drain had equal shares.
     services = resolved()["services"]
     web = int(services["web"].get("cpu_shares", 1024))
-    assert {name: int(services[name].get("cpu_shares", 1024)) < web for name in ("worker", "sender", "beat")} == {
-        "worker": True,
-        "sender": True,
-        "beat": True,
-    }
+    shares = {name: int(services[name].get("cpu_shares", 1024)) < web for name in ("worker", *SENDERS, "beat")}
+    assert shares == dict.fromkeys(("worker", *SENDERS, "beat"), True)
 
 
 def test_redis_keeps_an_append_only_file_and_web_runs_gunicorn():

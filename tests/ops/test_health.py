@@ -63,7 +63,7 @@ def test_statusz_reports_the_worker_the_relay_backlog_and_the_queues(client, scr
     assert body["status"] == "ok" and body["worker"]["status"] == "ok"
     assert body["worker"]["last_task_seconds_ago"] < 5
     assert body["relay_backlog"] == {"due": 0, "overdue_sending": 0}
-    assert set(body["queues"]) == {"celery", "send"}
+    assert set(body["queues"]) == {"celery", "codes", "sms", "email"}
 
 
 def test_statusz_is_503_when_no_worker_consumed_a_task_recently(client, scraper, settings):

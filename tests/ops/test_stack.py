@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from events.models import Event
 from harness import PrivateRedis, ProcessGroup, commands, free_port
 from notifications.fakes.smtp_sink import SmtpSink
+from notifications.lanes import send_lanes
 from notifications.models import Delivery, DeliveryStatus
 from tests.events.conftest import Source, build_world, event
 from tests.notifications.conftest import notification_settings, start_fake_twilio, wait_for
@@ -76,7 +77,7 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
     def start_sender():
         """The send worker, once: started by whichever test needs it first (no test depends on another)."""
         if not senders:
-            senders.append(group.worker(name=f"ops-send-{os.getpid()}", queues=["send"], concurrency=1))
+            senders.append(group.worker(name=f"ops-send-{os.getpid()}", queues=send_lanes(), concurrency=1))
 
     stack.start_sender = start_sender
     yield stack
@@ -131,7 +132,7 @@ def test_a_scrape_after_an_event_went_through_shows_http_task_queue_and_delivery
     source = Source()
     assert post_event(stack, source, event("ops-metrics-1")) == 202
     # No send worker yet: the fan-out's send tasks wait in their queue, and the scrape says so.
-    wait_for(lambda: total(scrape(stack), "bevaka_celery_queue_length", queue="send") > 0, 30, message="sends queued")
+    wait_for(lambda: total(scrape(stack), "bevaka_celery_queue_length", queue="sms") > 0, 30, message="sends queued")
     stack.start_sender()
     wait_for(lambda: sent_alerts_of("ops-metrics-1"), 60, message="the event's alerts sent")
 
@@ -145,7 +146,7 @@ def test_a_scrape_after_an_event_went_through_shows_http_task_queue_and_delivery
     assert total(samples, http, view="help", method="GET", status="200") == 8
     assert total(samples, "bevaka_http_request_duration_seconds_count", view="help") == 8
     assert len({path.name.rsplit("_", 1)[-1] for path in Path(stack.env["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db")}) >= 2
-    assert total(samples, "bevaka_celery_tasks_total", task="events.fan_out", outcome="success") >= 1
+    assert total(samples, "bevaka_celery_tasks_total", task="events.fan_out_pending", outcome="success") >= 1
     assert total(samples, "bevaka_celery_tasks_total", task="notifications.send_batch", outcome="success") >= 1
     assert total(samples, "bevaka_celery_task_duration_seconds_count", task="notifications.send_batch") >= 1
     assert total(samples, "bevaka_delivery_outcomes_total", channel="sms", outcome="sent") >= 1
