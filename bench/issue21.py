@@ -24,6 +24,7 @@ import urllib.parse
 from harness import wait_until
 
 from .infra import say
+from .report import _get
 from .scenarios import (
     FINAL_OR_SENT,
     World,
@@ -356,15 +357,6 @@ def peer(stack, sizes, world: World, monitor, ours: dict | None = None) -> dict:
 
 
 # --- The targets of issue 21 -------------------------------------------------------------------------
-
-
-def _get(document: dict, dotted: str):
-    value = document
-    for key in dotted.split("."):
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    return value
 
 
 def targets(d: dict) -> dict:
