@@ -321,7 +321,8 @@ def peer(stack, sizes, world: World, monitor, ours: dict | None = None) -> dict:
         accepted = sum(counts.get(s, 0) for s in ("sent", "delivered"))
         last = Delivery.objects.filter(event=row).aggregate(last=Max("sent_at"))["last"]
         seconds = (last.timestamp() if last else time.time()) - started
-        cpu = {k: round((after[k] - before[k]) * 1000 / max(1, accepted), 3) for k in after}
+        # None when nothing was sent: a failed peer must not read as a cheap one.
+        cpu = {k: round((after[k] - before[k]) * 1000 / accepted, 3) if accepted else None for k in after}
         if not drained:
             stack.redis_client().delete(PEER_QUEUE)
             _purge_backlog(stack)
@@ -337,7 +338,7 @@ def peer(stack, sizes, world: World, monitor, ours: dict | None = None) -> dict:
         "end_to_end_deliveries_per_s": _rate(accepted, seconds),
         "seconds_to_last_provider_accept": round(seconds, 2),
         "cpu_ms_per_delivery": cpu,
-        "cpu_ms_per_delivery_total": round(sum(cpu.values()), 3),
+        "cpu_ms_per_delivery_total": round(sum(cpu.values()), 3) if accepted else None,
         "peak_rss_mb": monitor.scenario_peak_rss(),
     }
     if ours and "end_to_end_deliveries_per_s" in ours and result["end_to_end_deliveries_per_s"]:
