@@ -24,6 +24,7 @@ import urllib.parse
 from harness import wait_until
 
 from .infra import say
+from .report import _get
 from .scenarios import (
     FINAL_OR_SENT,
     World,
@@ -247,8 +248,8 @@ def head_of_line(stack, sizes, world: World, monitor) -> dict:
         started = time.time()
         mixed = _post_burst(stack, world, world.burst, "sms-stalled")
         # Bounded: SMS that a stalled lane holds may never come within the burst; then the rate is what
-        # was sent in the window (at most five times the SMS-only burst's time, at least 30 s).
-        window = max(30.0, 5 * alone_seconds)
+        # was sent in the window (three times the SMS-only burst's time, at least 20 s).
+        window = max(20.0, 3 * alone_seconds)
         with contextlib.suppress(TimeoutError):
             wait_until(
                 lambda: (
@@ -320,7 +321,8 @@ def peer(stack, sizes, world: World, monitor, ours: dict | None = None) -> dict:
         accepted = sum(counts.get(s, 0) for s in ("sent", "delivered"))
         last = Delivery.objects.filter(event=row).aggregate(last=Max("sent_at"))["last"]
         seconds = (last.timestamp() if last else time.time()) - started
-        cpu = {k: round((after[k] - before[k]) * 1000 / max(1, accepted), 3) for k in after}
+        # None when nothing was sent: a failed peer must not read as a cheap one.
+        cpu = {k: round((after[k] - before[k]) * 1000 / accepted, 3) if accepted else None for k in after}
         if not drained:
             stack.redis_client().delete(PEER_QUEUE)
             _purge_backlog(stack)
@@ -336,7 +338,7 @@ def peer(stack, sizes, world: World, monitor, ours: dict | None = None) -> dict:
         "end_to_end_deliveries_per_s": _rate(accepted, seconds),
         "seconds_to_last_provider_accept": round(seconds, 2),
         "cpu_ms_per_delivery": cpu,
-        "cpu_ms_per_delivery_total": round(sum(cpu.values()), 3),
+        "cpu_ms_per_delivery_total": round(sum(cpu.values()), 3) if accepted else None,
         "peak_rss_mb": monitor.scenario_peak_rss(),
     }
     if ours and "end_to_end_deliveries_per_s" in ours and result["end_to_end_deliveries_per_s"]:
@@ -356,15 +358,6 @@ def peer(stack, sizes, world: World, monitor, ours: dict | None = None) -> dict:
 
 
 # --- The targets of issue 21 -------------------------------------------------------------------------
-
-
-def _get(document: dict, dotted: str):
-    value = document
-    for key in dotted.split("."):
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    return value
 
 
 def targets(d: dict) -> dict:

@@ -79,8 +79,10 @@ def send_alert(delivery_id: int) -> None:
     delivery.save(update_fields=["status", "attempts", "sent_at", "provider_id", "updated_at"])
 
 
-def _publish_one_task_each(delivery_ids) -> None:
-    for delivery_id in delivery_ids:
+def _publish_one_task_each(deliveries) -> None:
+    """``publish_sends``'s stand-in: ids (before issue 21) or ``(id, purpose, channel)`` (with lanes)."""
+    for item in deliveries:
+        delivery_id = item[0] if isinstance(item, tuple | list) else item
         send_alert.apply_async(args=[delivery_id], queue=QUEUE)
 
 

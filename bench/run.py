@@ -141,10 +141,17 @@ WORKERS = {
 
 def _lanes() -> dict | None:
     """``notifications.lanes.LANES`` (issue 21: a queue per purpose and channel) when the product has it."""
-    try:
-        from notifications.lanes import LANES
-    except ImportError:
+    import importlib.util
+
+    import notifications
+
+    # The lanes of the product code this run imports (the folder of its ``notifications``), not a module an
+    # editable install finds in another checkout (a worktree of main measured with this checkout's .venv).
+    spec = importlib.util.find_spec("notifications.lanes")
+    if spec is None or Path(spec.origin).parent != Path(notifications.__file__).parent:
         return None
+    from notifications.lanes import LANES
+
     return dict(LANES)
 
 

@@ -824,15 +824,16 @@ def rate_limited_sms(stack, sizes, world: World, monitor) -> dict:
     from events.models import Event
     from notifications.models import Delivery
 
-    from .run import start_workers, stop_workers
+    from .run import start_workers, stop_workers, worker_groups
 
     limit = 100
-    # Only the send worker takes the rate limit (the token bucket is taken around each provider request);
-    # the fan-out worker and beat go on.
-    stop_workers(stack, only=("worker",))
+    # Only the sending workers take the rate limit (the token bucket is taken around each provider request):
+    # the send queue's, or every lane's but the default one; the fan-out worker and beat go on.
+    senders = tuple(name for name, queue in worker_groups().items() if queue != "celery")
+    stop_workers(stack, only=senders)
     _fake_twilio(stack, "/_fake/reset", {})
     _fake_twilio(stack, "/_fake/config", {"rate_limit": limit, "latency_ms": 150})
-    start_workers(stack, only=("worker",), SMS_RATE_PER_SECOND=str(limit))
+    start_workers(stack, only=senders, SMS_RATE_PER_SECOND=str(limit))
     monitor.reset_scenario()
     count = sizes.rate_limited_sms
     source_id = f"limited-{time.time_ns()}"

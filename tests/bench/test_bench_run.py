@@ -25,6 +25,8 @@ SHAPE = {
         "provider_path_sms_per_s",
         "smtp_sink_messages_per_s",
         "provider_path_email_per_s",
+        "blended_provider_path_per_s",
+        "provider_path_ms_per_delivery",
     ],
     "burst": [
         "recipients",
@@ -50,7 +52,24 @@ SHAPE = {
         "latency_ms.p99",
         "latency_at_events_per_s",
     ],
-    "api": ["requests_per_s", "p99_ms", "errors"],
+    "api": ["requests_per_s", "p99_ms", "errors", "fan_out_caught_up_after_s"],
+    # Issue 21's figures.
+    "priority": ["codes_requested", "codes_sent", "code_p50_ms", "code_p99_ms", "view_p99_ms"],
+    "head_of_line": [
+        "sms_alone_per_s",
+        "sms_while_smtp_stalls_per_s",
+        "sms_share_of_alone",
+        "stalled_connections_accepted",
+        "stalled_connections_most_held",
+    ],
+    "peer": [
+        "worker_processes",
+        "end_to_end_deliveries_per_s",
+        "cpu_ms_per_delivery_total",
+        "cpu_ms_per_delivery.worker",
+        "ratio_deliveries_per_s",
+        "ratio_cpu_ms_per_delivery",
+    ],
     "rate_limited_sms": ["limit_per_s", "messages_per_s", "http_429", "lost"],
     "pages": [
         f"{page}.{figure}"
@@ -75,6 +94,7 @@ def _bench_databases() -> set[str]:
     return {row[0] for row in rows}
 
 
+@pytest.mark.slow
 def test_a_tiny_run_writes_the_whole_document_and_leaves_nothing_behind(tmp_path):
     out = tmp_path / "latest.json"
     completed = subprocess.run(
@@ -103,6 +123,29 @@ def test_a_tiny_run_writes_the_whole_document_and_leaves_nothing_behind(tmp_path
     answers = document["burst"]["status_callbacks_by_answer"]
     assert answers.get("200", 0) > 0 and set(answers) <= {"200", "none"}, answers
     assert document["burst"]["statuses"].get("delivered", 0) > 0, document["burst"]["statuses"]
+    # Issue 21: the codes went through the real view (a redirect back to Mina bevakningar each) and were
+    # sent; the SMTP server of head_of_line really stalled senders (it held their connections); the peer
+    # sent the whole burst; each target says what it was measured against and whether it was met.
+    priority = document["priority"]
+    assert priority["codes_requested"] >= 3 and priority["view_answers"] == {"302": priority["codes_requested"]}
+    assert priority["codes_sent"] == priority["codes_requested"], priority
+    assert document["head_of_line"]["stalled_connections_most_held"] > 0, document["head_of_line"]
+    assert document["head_of_line"]["emails_sent_while_stalled"] == 0, document["head_of_line"]
+    assert document["peer"]["drained"] is True and document["peer"]["deliveries"] == document["burst"]["deliveries"]
+    assert document["many_events"]["drained_within_window"] in (True, False)
+    assert set(document["targets"]) >= {
+        "fan_out_caught_up_after_s",
+        "many_events_drained_share_of_blended_ceiling",
+        "burst_cpu_ms_per_delivery",
+        "burst_share_of_blended_ceiling",
+        "code_p99_ms",
+        "sms_share_while_smtp_stalls",
+        "event_to_provider_p99_ms",
+        "peer_ratio_deliveries_per_s",
+        "peer_ratio_cpu_ms_per_delivery",
+    }
+    assert all(isinstance(t["met"], bool) and t["target"] for t in document["targets"].values()), document["targets"]
+    assert document["settings"]["worker_queues"], document["settings"]
     # Its own database is gone again (another run, e.g. `make bench`, may have one of its own meanwhile).
     [name] = re.findall(r"database (bevaka_bench_\d+) created", completed.stderr)
     assert f"database {name} dropped" in completed.stderr
@@ -114,3 +157,18 @@ def _safe(document, section, key):
         return _value(document, section, key)
     except (KeyError, TypeError):
         return None
+
+
+def test_the_worker_layout_follows_the_lanes_when_the_product_has_them(monkeypatch):
+    """One worker group per lane of notifications.lanes.LANES, with the processes it suggests (whatever
+    shape its entries have); without lanes, the send queue and the fan-out's."""
+    from bench import run
+
+    monkeypatch.setattr(run, "_lanes", lambda: None)
+    assert run.worker_groups() == {"worker": "send", "worker-fanout": "celery"}
+    lanes = {"codes": ("one-time codes", 1), "sms": {"carries": "SMS alerts", "processes": 2}, "email": 3}
+    monkeypatch.setattr(run, "_lanes", lambda: lanes)
+    assert run.worker_groups() == {"worker-codes": "codes", "worker-sms": "sms", "worker-email": "email"}
+    stack = run.BenchStack.__new__(run.BenchStack)
+    stack.worker_processes, stack.send_processes = 2, 2
+    assert [stack.processes_for(q) for q in ("codes", "sms", "email")] == [1, 2, 3]
