@@ -302,7 +302,11 @@ def measure_admin(world: World, sizes: ScaleSizes) -> dict:
         "search_personnummer": _page(
             staff, reverse("admin:companies_user_changelist") + f"?q={personnummer}", sizes.admin_requests
         ),
-        "why_biggest_company": _page(staff, reverse("admin:events_event_why", args=[event_id]), sizes.admin_requests),
+        # "why (not)?" shows a page of members (events.admin.WHY_PAGE_SIZE), ordered by name: its first page,
+        # with the COUNT of the company's memberships and the whole event's summary on top.
+        "why_biggest_company_first_page": _page(
+            staff, reverse("admin:events_event_why", args=[event_id]), sizes.admin_requests
+        ),
     }
 
 

@@ -1,16 +1,42 @@
 """Back office: events with their fan-out summary and "why (not)?", source systems and their keys."""
 
+import re
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from bevaka.admin_paging import LargeTableAdmin
+from companies.identity import parse_personnummer
 
 from . import selectors, services
 from .models import Event, SourceKey, SourceSystem
+
+WHY_PAGE_SIZE = 100  # members a page of "why (not)?" (two rows each, one per channel)
+
+
+class WhySearchForm(forms.Form):
+    """ "Why (not)?"'s search (a GET form: the term is in the URL, which the request log leaves out; it is
+    never logged): a name, or a personnummer — checked, so a mistyped one is an error, not "no match"."""
+
+    q = forms.CharField(
+        label=_("Sök användare"),
+        help_text=_("Förnamn, efternamn eller personnummer (ÅÅÅÅMMDD-XXXX)."),
+        max_length=100,
+        required=False,
+        strip=True,
+    )
+
+    def clean_q(self) -> str:
+        term = self.cleaned_data["q"]
+        if re.fullmatch(r"[\d\s+-]+", term):
+            parse_personnummer(term)  # its ValidationError is the field's error
+        return term
 
 
 @admin.register(Event)
@@ -72,16 +98,27 @@ class EventAdmin(LargeTableAdmin):
         ]
 
     def why_view(self, request, event_id: int):
-        """Every user of the event's company, per channel: got it, or why not."""
+        """The users of the event's company, a page of ``WHY_PAGE_SIZE`` at a time (or those the search
+        finds), per channel: got it, or why not; the fan-out summary on top covers the whole event."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         event = get_object_or_404(Event.objects.select_related("company", "case_type", "source"), pk=event_id)
+        form = WhySearchForm(request.GET)
+        search = form.cleaned_data["q"] if form.is_valid() else ""
+        members = selectors.why_members(event, search=search)
+        if not form.is_valid():
+            members = members.none()
+        page = Paginator(members, WHY_PAGE_SIZE).get_page(request.GET.get("p"))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "event": event,
-            "rows": selectors.explain_event(event),
-            "summary": selectors.fan_out_summary(event),
+            "form": form,
+            "search": search,
+            "page": page,
+            "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+            "rows": selectors.explain_event(event, page.object_list),
+            "summary": sorted(selectors.fan_out_summary(event).items()),
             "title": _("Varför (inte)? – händelse %(id)s") % {"id": event.external_id},
         }
         return render(request, "events/admin/why.html", context)

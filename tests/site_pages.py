@@ -163,7 +163,31 @@ def staff_pages(demo) -> list[SitePage]:
     )
     end_page = reverse("admin:agreements_agreement_end_by_bank", args=[agreement.pk])
     pages.append(SitePage("admin end by bank", superuser, end_page))
+    why = reverse("admin:events_event_why", args=[_event(demo).pk])
+    pages.append(SitePage("admin why (not)?", superuser, why))
+    pages.append(SitePage("admin why (not)?, a mistyped personnummer", superuser, why + "?q=19800101-0000"))
     return pages
+
+
+def _event(demo):
+    """An event of Exempelbolaget, for its "why (not)?" page (paged, with its search form)."""
+    import hashlib
+
+    from agreements.models import CaseType
+    from events.models import Event, SourceSystem
+
+    source, _created = SourceSystem.objects.get_or_create(name="site-pages")
+    event, _created = Event.objects.get_or_create(
+        source=source,
+        external_id="site-pages-why",
+        defaults={
+            "case_type": CaseType.objects.get(code="e_invoice"),
+            "company": demo.exempelbolaget,
+            "occurred_at": timezone.now(),
+            "content_sha256": hashlib.sha256(b"site-pages-why").hexdigest(),
+        },
+    )
+    return event
 
 
 def visible_text(html: str) -> str:

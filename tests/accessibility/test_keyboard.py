@@ -181,3 +181,18 @@ def test_a_user_removes_the_mobile_number_with_the_keyboard_alone(page, demo):
     page.keyboard.press("Enter")
     page.get_by_text("Mobilnumret är borttaget.").wait_for()
     assert not VerifiedContact.objects.filter(user=demo.bertil, channel="sms").exists()
+
+
+def test_support_searches_why_not_with_the_keyboard_alone_after_alt_s(page, demo):
+    from tests.site_pages import _event, _superuser
+
+    page.login(_superuser())
+    page.goto(reverse("admin:events_event_why", args=[_event(demo).pk]))
+    page.keyboard.press("Alt+s")
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'content-start'")
+    tab_to(page, "Sök användare")
+    page.keyboard.type(demo.anna.first_name)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/why/?q=*")
+    users = page.eval_on_selector_all("#why tbody tr", "rows => rows.map(r => r.dataset.user)")
+    assert users and set(users) == {str(demo.anna.pk)}

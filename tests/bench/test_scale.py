@@ -31,7 +31,7 @@ SHAPE = {
     **{
         f"{state}.admin.{page}": PAGE
         for state in ("young", "full")
-        for page in ("deliveries_list", "events_list", "search_personnummer", "why_biggest_company")
+        for page in ("deliveries_list", "events_list", "search_personnummer", "why_biggest_company_first_page")
     },
     **{
         f"{state}.relay.{scan}": ["p50_ms", "p95_ms"]
