@@ -2,17 +2,11 @@
 document with a number at every key, and give back everything it started. No speed is asserted here
 (speed is the benchmark's business, on a quiet machine: docs/PERFORMANCE.md)."""
 
-import json
-import os
 import re
-import subprocess
-import sys
 
-import psycopg
 import pytest
 
-from bench.run import database_server
-from harness import BASE_DIR
+from .runs import databases_named, run_module
 
 pytestmark = pytest.mark.slow
 
@@ -88,26 +82,13 @@ def _value(document: dict, section: str, dotted: str):
 
 
 def _bench_databases() -> set[str]:
-    server = database_server()
-    with psycopg.connect(server + "/postgres", autocommit=True) as connection:
-        rows = connection.execute("SELECT datname FROM pg_database WHERE datname LIKE 'bevaka_bench_%'").fetchall()
-    return {row[0] for row in rows}
+    return databases_named("bevaka_bench_")
 
 
 @pytest.mark.slow
 def test_a_tiny_run_writes_the_whole_document_and_leaves_nothing_behind(tmp_path):
     out = tmp_path / "latest.json"
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--size", "tiny", "--out", str(out)],
-        cwd=BASE_DIR,
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    document = json.loads(out.read_text())
+    document, stderr = run_module("bench.run", "--size", "tiny", out=out, timeout=300)
     missing = [
         f"{section}.{key}"
         for section, keys in SHAPE.items()
@@ -147,8 +128,8 @@ def test_a_tiny_run_writes_the_whole_document_and_leaves_nothing_behind(tmp_path
     assert all(isinstance(t["met"], bool) and t["target"] for t in document["targets"].values()), document["targets"]
     assert document["settings"]["worker_queues"], document["settings"]
     # Its own database is gone again (another run, e.g. `make bench`, may have one of its own meanwhile).
-    [name] = re.findall(r"database (bevaka_bench_\d+) created", completed.stderr)
-    assert f"database {name} dropped" in completed.stderr
+    [name] = re.findall(r"database (bevaka_bench_\d+) created", stderr)
+    assert f"database {name} dropped" in stderr
     assert name not in _bench_databases()
 
 

@@ -2,18 +2,14 @@
 bank (every delivery's event and user exist, the unique keys hold: the rebuilt constraints check them), and
 give its own database back. No speed is asserted (docs/PERFORMANCE.md, "At bank scale")."""
 
-import json
-import os
 import re
-import subprocess
-import sys
 
 import psycopg
 import pytest
 
-from bench.run import database_server
 from bench.scale_data import create_secondaries, drop_secondaries, secondary_definitions
-from harness import BASE_DIR
+
+from .runs import databases_named, run_module
 
 pytestmark = pytest.mark.slow
 
@@ -61,24 +57,12 @@ def _number(document, dotted) -> bool:
 
 
 def _scale_databases() -> set[str]:
-    with psycopg.connect(database_server() + "/postgres", autocommit=True) as connection:
-        rows = connection.execute("SELECT datname FROM pg_database WHERE datname LIKE 'bevaka_scale_%'").fetchall()
-    return {row[0] for row in rows}
+    return databases_named("bevaka_scale_")
 
 
 def test_a_quick_run_writes_every_figure_loads_a_coherent_bank_and_drops_its_database(tmp_path):
     out = tmp_path / "scale.json"
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.scale", "--size", "quick", "--out", str(out)],
-        cwd=BASE_DIR,
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    document = json.loads(out.read_text())
+    document, stderr = run_module("bench.scale", "--size", "quick", out=out, timeout=600)
     missing = [
         f"{section}.{key}"
         for section, keys in SHAPE.items()
@@ -99,8 +83,8 @@ def test_a_quick_run_writes_every_figure_loads_a_coherent_bank_and_drops_its_dat
     # The same pages answered with the same SQL on a young and on a full bank (the figure the issue pins).
     assert document["full"]["burst"]["deliveries"] == document["young"]["burst"]["deliveries"] > 0
     assert set(document["targets"]) >= {"relay_scan_p95_ms", "retention_month_seconds", "whole_run_seconds"}
-    [name] = re.findall(r"database (bevaka_scale_\d+) created", completed.stderr)
-    assert f"database {name} dropped" in completed.stderr
+    [name] = re.findall(r"database (bevaka_scale_\d+) created", stderr)
+    assert f"database {name} dropped" in stderr
     assert name not in _scale_databases()
 
 
