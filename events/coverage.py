@@ -7,51 +7,49 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, OuterRef, Q, Subquery, Value
+from django.db.models import Count, F, OuterRef
 
 from agreements.models import Agreement, CaseType
 from notifications.models import Channel
-from subscriptions.models import VerifiedContact, Watch
+from subscriptions.models import VerifiedContact
 
 from . import eligibility
-
-CHEAP_FIRST = ("watching", "verified", "not_suspended", "included", "has_access")
-
-
-def _cost_rank(name: str) -> int:
-    """A condition's place in the AND: those of ``CHEAP_FIRST`` in its order, a new one after them."""
-    return CHEAP_FIRST.index(name) if name in CHEAP_FIRST else len(CHEAP_FIRST)
 
 
 def count_coverage(agreement: Agreement, case_types: Sequence[CaseType]) -> dict[int, tuple[int, int]]:
     """{case type id: (users who get it by SMS, by e-mail)} for the agreement's company: a watch counts on
-    a channel when every condition of ``eligibility.conditions`` holds for it (a user watches a type once,
-    so watches are users)."""
-    watches = Watch.objects.filter(company_id=agreement.company_id, case_type__in=[t.pk for t in case_types])
-    for channel in Channel.values:
-        contact = VerifiedContact.objects.annotate(key=eligibility.destination_key()).filter(
-            user=OuterRef("user"), channel=channel
+    a channel when every condition of ``eligibility.conditions`` holds for it at the user's verified
+    destination on that channel (a user watches a type once and has one verified contact a channel, so
+    the pairs counted are users). A case type nobody gets is left out (the caller counts it 0)."""
+    # The rows are the pairs (verified contact, watch of its user), as the fan-out's rows are verified
+    # contacts: the channel and the destination are columns, not a subquery evaluated again in each
+    # condition that reads them. Every condition is in the WHERE, where PostgreSQL evaluates each once a
+    # row and joins the ones that read neither (included, has_access: the access rule) as semi-joins.
+    pairs = (
+        VerifiedContact.objects.filter(
+            channel__in=Channel.values,
+            user__watches__company_id=agreement.company_id,
+            user__watches__case_type__in=[t.pk for t in case_types],
         )
-        watches = watches.annotate(**{f"{channel}_destination": Subquery(contact.values("key")[:1])})
-        where = eligibility.conditions(
-            user=OuterRef("user"),
-            company=OuterRef("company"),
-            case_type=OuterRef("case_type"),
-            channel=Value(channel),
-            destination=OuterRef(f"{channel}_destination"),
-        )
-        # Every condition, ANDed; the cheap per-row ones first, so that PostgreSQL (which evaluates an AND
-        # from the left and stops at the first false) skips the access rule for a watch not on this channel.
-        every = Q()
-        for name in sorted(where, key=_cost_rank):
-            every &= Q(where[name])
-        watches = watches.annotate(**{f"{channel}_gets": ExpressionWrapper(every, output_field=BooleanField())})
-    rows = (
-        watches.order_by()
-        .values("case_type_id")
         .annotate(
-            sms=Count("pk", filter=Q(sms_gets=True)),
-            email=Count("pk", filter=Q(email_gets=True)),
+            key=eligibility.destination_key(),
+            watch_company=F("user__watches__company"),
+            watch_case_type=F("user__watches__case_type"),
         )
+        .order_by()
     )
-    return {row["case_type_id"]: (row["sms"], row["email"]) for row in rows}
+    where = eligibility.conditions(
+        user=OuterRef("user"),
+        company=OuterRef("watch_company"),
+        case_type=OuterRef("watch_case_type"),
+        channel=OuterRef("channel"),
+        destination=OuterRef("key"),
+    )
+    rows = pairs.filter(*where.values()).values("watch_case_type", "channel").annotate(users=Count("pk"))
+    counts: dict[int, dict[str, int]] = {}
+    for row in rows:
+        counts.setdefault(row["watch_case_type"], {})[row["channel"]] = row["users"]
+    return {
+        case_type: (by_channel.get(Channel.SMS, 0), by_channel.get(Channel.EMAIL, 0))
+        for case_type, by_channel in counts.items()
+    }
