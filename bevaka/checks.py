@@ -45,3 +45,18 @@ def check_bankid_signature_roots(app_configs, **kwargs) -> list[Warning]:
             )
         ]
     return []
+
+
+@register(Tags.security, deploy=True)
+def check_no_test_clock(app_configs, **kwargs) -> list[Warning]:
+    """BEVAKA_CLOCK_FILE lets a file decide what time quiet hours and the SMS fallback see (bevaka/clock.py):
+    for the browser tests only. In production whoever can write that file could hold or release alerts."""
+    if not getattr(settings, "BEVAKA_CLOCK_FILE", ""):
+        return []
+    return [
+        Warning(
+            "BEVAKA_CLOCK_FILE is set: quiet hours and the SMS fallback read the time from that file.",
+            hint="Unset BEVAKA_CLOCK_FILE outside the tests; the clock is then the system's.",
+            id="bevaka.W003",
+        )
+    ]

@@ -154,3 +154,11 @@ def test_check_deploy_warns_when_bankid_production_has_no_signature_roots(settin
     assert "bevaka.W002" in _deploy_warnings()
     settings.BANKID_PRODUCTION, settings.BANKID_SIGNATURE_ROOTS = False, []
     assert "bevaka.W002" not in _deploy_warnings()
+
+
+def test_check_deploy_warns_when_the_test_clock_is_set(settings, tmp_path):
+    # Issue 23's test clock must not reach production: a file would decide when held alerts go out.
+    settings.BEVAKA_CLOCK_FILE = ""
+    assert "bevaka.W003" not in _deploy_warnings()
+    settings.BEVAKA_CLOCK_FILE = str(tmp_path / "clock")
+    assert "bevaka.W003" in _deploy_warnings()
