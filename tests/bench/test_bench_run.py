@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from bench.report import _get
+
 from .runs import databases_named, run_module
 
 pytestmark = pytest.mark.slow
@@ -74,17 +76,6 @@ SHAPE = {
 }
 
 
-def _value(document: dict, section: str, dotted: str):
-    value = document[section]
-    for key in dotted.split("."):
-        value = value[key]
-    return value
-
-
-def _bench_databases() -> set[str]:
-    return databases_named("bevaka_bench_")
-
-
 @pytest.mark.slow
 def test_a_tiny_run_writes_the_whole_document_and_leaves_nothing_behind(tmp_path):
     out = tmp_path / "latest.json"
@@ -93,7 +84,8 @@ def test_a_tiny_run_writes_the_whole_document_and_leaves_nothing_behind(tmp_path
         f"{section}.{key}"
         for section, keys in SHAPE.items()
         for key in keys
-        if not isinstance(_safe(document, section, key), int | float) or isinstance(_safe(document, section, key), bool)
+        if not isinstance(_get(document, f"{section}.{key}"), int | float)
+        or isinstance(_get(document, f"{section}.{key}"), bool)
     ]
     assert not missing, missing
     assert document["settings"]["name"] == "tiny"
@@ -130,14 +122,7 @@ def test_a_tiny_run_writes_the_whole_document_and_leaves_nothing_behind(tmp_path
     # Its own database is gone again (another run, e.g. `make bench`, may have one of its own meanwhile).
     [name] = re.findall(r"database (bevaka_bench_\d+) created", stderr)
     assert f"database {name} dropped" in stderr
-    assert name not in _bench_databases()
-
-
-def _safe(document, section, key):
-    try:
-        return _value(document, section, key)
-    except (KeyError, TypeError):
-        return None
+    assert name not in databases_named("bevaka_bench_")
 
 
 def test_the_worker_layout_follows_the_lanes_when_the_product_has_them(monkeypatch):

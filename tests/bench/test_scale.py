@@ -7,6 +7,7 @@ import re
 import psycopg
 import pytest
 
+from bench.report import _get
 from bench.scale_data import create_secondaries, drop_secondaries, secondary_definitions
 
 from .runs import databases_named, run_module
@@ -42,22 +43,9 @@ SHAPE = {
 }
 
 
-def _get(document, dotted):
-    for key in dotted.split("."):
-        document = document[key]
-    return document
-
-
 def _number(document, dotted) -> bool:
-    try:
-        value = _get(document, dotted)
-    except (KeyError, TypeError):
-        return False
+    value = _get(document, dotted)
     return (isinstance(value, int | float) and not isinstance(value, bool)) or isinstance(value, list)
-
-
-def _scale_databases() -> set[str]:
-    return databases_named("bevaka_scale_")
 
 
 def test_a_quick_run_writes_every_figure_loads_a_coherent_bank_and_drops_its_database(tmp_path):
@@ -67,7 +55,7 @@ def test_a_quick_run_writes_every_figure_loads_a_coherent_bank_and_drops_its_dat
         f"{section}.{key}"
         for section, keys in SHAPE.items()
         for key in keys
-        if not _number(_get(document, section), key)
+        if not _number(document, f"{section}.{key}")
     ]
     assert not missing, missing
     load = document["load"]
@@ -85,7 +73,7 @@ def test_a_quick_run_writes_every_figure_loads_a_coherent_bank_and_drops_its_dat
     assert set(document["targets"]) >= {"relay_scan_p95_ms", "retention_month_seconds", "whole_run_seconds"}
     [name] = re.findall(r"database (bevaka_scale_\d+) created", stderr)
     assert f"database {name} dropped" in stderr
-    assert name not in _scale_databases()
+    assert name not in databases_named("bevaka_scale_")
 
 
 @pytest.mark.django_db
